@@ -1,0 +1,24 @@
+# firstclaim: the two commands are `make demo` and `make test`.
+.PHONY: demo test deps build bench fuzz clean
+
+demo: ## run the demo: local ClickHouse, sample links, served on 127.0.0.1:8080
+	scripts/demo
+
+test: ## run every test (installs what is missing, starts a throwaway ClickHouse)
+	scripts/test
+
+deps: ## install test and demo dependencies
+	scripts/deps
+
+build: ## build the binary into bin/
+	CGO_ENABLED=0 go build -trimpath -o bin/firstclaim ./cmd/firstclaim
+
+bench: ## side-by-side benchmarks (see bench/README.md)
+	bench/run
+
+fuzz: ## run each fuzzer for a while
+	go test -run XXX -fuzz FuzzVerify -fuzztime 60s ./cookie/
+	go test -run XXX -fuzz FuzzLinkCode -fuzztime 60s ./redirect/
+
+clean:
+	rm -rf bin

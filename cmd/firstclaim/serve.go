@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/cookie"
+	"github.com/firstclaim/firstclaim/enrich"
+	"github.com/firstclaim/firstclaim/redirect"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+type serveCmd struct {
+	listen, adminListen string
+	links, programs     string
+	cookieKeys          string
+	cookieDomain        string
+	cookieSameSite      string
+	cookieSecure        bool
+	clicks              string
+	dataDir             string
+	adminToken          string
+	cacheSize           int
+	reloadInterval      time.Duration
+	trustedProxies      string
+	botNetworks         string
+	humanAgents         string
+	honorGPC            bool
+	claimLimit          int
+	claimLimitWindow    time.Duration
+	batchSize           int
+	flushInterval       time.Duration
+	fsyncInterval       time.Duration
+	queueBytes          int
+	spoolMaxBytes       int64
+	shutdownTimeout     time.Duration
+
+	// ready, when set, receives the listeners' addresses once they accept connections (tests).
+	ready func(public, admin net.Addr)
+}
+
+func (c *serveCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", ":8080", "public listener: links, pixels, association API")
+	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:9090", "admin listener: health, metrics, reports")
+	fs.StringVar(&c.links, "links", "links.csv", "links `file`: CSV (code,url,partner,program,campaign[,status,expires_at]) or a JSON array; reloaded when it changes")
+	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of RULES.md R6 are built in")
+	fs.StringVar(&c.cookieKeys, "cookie-keys", "", "claim cookie keys, newest first: `id:secret,id:secret` (secrets of 32+ bytes; try: openssl rand -hex 32)")
+	fs.StringVar(&c.cookieDomain, "cookie-domain", "", "claim cookie Domain (empty: host-only)")
+	fs.StringVar(&c.cookieSameSite, "cookie-samesite", "lax", "claim cookie SameSite: lax, strict or none (none forces Secure)")
+	fs.BoolVar(&c.cookieSecure, "cookie-secure", false, "mark claim cookies Secure (use behind HTTPS)")
+	fs.StringVar(&c.clicks, "clicks", "clicks.ndjson", "NDJSON `file` for events when no ClickHouse is configured (- for stdout)")
+	fs.StringVar(&c.dataDir, "data-dir", "firstclaim-data", "folder for the disk spool")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin endpoints other than /healthz and /readyz")
+	fs.IntVar(&c.cacheSize, "cache-size", 100_000, "prepared links kept in the LRU")
+	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often to check the links file for changes")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "`CIDR,...` whose X-Forwarded-For and Forwarded headers are believed")
+	fs.StringVar(&c.botNetworks, "bot-networks", "", "`CIDR,...` whose requests are bots")
+	fs.StringVar(&c.humanAgents, "human-agents", "curl/", "user-agent prefixes never counted as bots, `prefix,...`")
+	fs.BoolVar(&c.honorGPC, "honor-gpc", false, "set no claim cookie for browsers that send Sec-GPC: 1")
+	fs.IntVar(&c.claimLimit, "claim-limit", 60, "claims per client address per --claim-limit-window; 0 disables")
+	fs.DurationVar(&c.claimLimitWindow, "claim-limit-window", time.Minute, "window of --claim-limit")
+	fs.IntVar(&c.batchSize, "batch-size", 10_000, "records per batch")
+	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "a batch leaves at least this often")
+	fs.DurationVar(&c.fsyncInterval, "fsync-interval", time.Second, "spool fsync interval: the most a machine crash can cost")
+	fs.IntVar(&c.queueBytes, "queue-bytes", 64<<20, "in-memory queue size in bytes")
+	fs.Int64Var(&c.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk spool cap in bytes; records beyond it are dropped and counted")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
+}
+
+// server is a running firstclaim serve: listeners, the redirector and the sink.
+type server struct {
+	public   *fasthttp.Server
+	admin    *http.Server
+	pubLn    net.Listener
+	adminLn  net.Listener
+	redirect *redirect.Server
+	links    *redirect.Links
+	sink     *sink.Sink
+	closers  []func() error
+}
+
+func (c *serveCmd) run(ctx context.Context, env *environment) error {
+	s, err := c.start(ctx, env)
+	if err != nil {
+		return err
+	}
+	log := env.log
+	log.Info("serving", "public", s.pubLn.Addr().String(), "admin", s.adminLn.Addr().String(), "links", s.links.Len())
+	if c.ready != nil {
+		c.ready(s.pubLn.Addr(), s.adminLn.Addr())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := s.links.Load(c.links); err != nil {
+				log.Error("links file refused on SIGHUP; the last good set keeps serving", "err", err)
+			} else {
+				log.Info("links reloaded on SIGHUP", "links", s.links.Len())
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down: no new connections; finishing requests and flushing records")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	return s.shutdown(sctx)
+}
+
+func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error) {
+	log := env.log
+	set := metrics.NewSet()
+	keys, err := cookie.ParseKeys(c.cookieKeys)
+	if err != nil {
+		return nil, fmt.Errorf("--cookie-keys: %w", err)
+	}
+	signer, err := cookie.NewSigner(keys)
+	if err != nil {
+		return nil, err
+	}
+	sameSite, err := cookie.ParseSameSite(c.cookieSameSite)
+	if err != nil {
+		return nil, err
+	}
+	if c.cookieDomain != "" && !cookie.ValidDomain(c.cookieDomain) {
+		return nil, fmt.Errorf("--cookie-domain %q is not a host name", c.cookieDomain)
+	}
+	trusted, err := redirect.ParsePrefixes(c.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	botNets, err := redirect.ParsePrefixes(c.botNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("--bot-networks: %w", err)
+	}
+	progs, err := attribution.LoadPrograms(c.programs)
+	if err != nil {
+		return nil, err
+	}
+	links, err := redirect.NewLinks(redirect.LinksOptions{Programs: redirectPrograms(progs), CacheSize: c.cacheSize, Metrics: set, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := links.Load(c.links); err != nil {
+		return nil, err
+	}
+
+	s := &server{links: links}
+	var w sink.Writer
+	nd, err := sink.OpenNDJSON(c.clicks)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, nd.Close)
+	w = nd
+	s.sink, err = sink.New(w, sink.Options{
+		BatchSize: c.batchSize, FlushInterval: c.flushInterval, QueueBytes: c.queueBytes,
+		Dir: filepath.Join(c.dataDir, "spool"), SpoolMaxBytes: c.spoolMaxBytes, FsyncInterval: c.fsyncInterval,
+		Metrics: set, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.sink.Start()
+
+	s.redirect, err = redirect.New(redirect.Options{
+		Links: links, Signer: signer, Recorder: s.sink,
+		Cookie:         cookie.Attributes{Domain: c.cookieDomain, Secure: c.cookieSecure, SameSite: sameSite},
+		Bots:           enrich.NewBots(0, splitList(c.humanAgents)),
+		TrustedProxies: trusted, BotNetworks: botNets, HonorGPC: c.honorGPC,
+		ClaimLimit: c.claimLimit, ClaimLimitWindow: c.claimLimitWindow,
+		VisitorKey: visitorKey(keys),
+		Metrics:    set, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	s.closers = append(s.closers, func() error { stopWatch(); return nil })
+	go links.Watch(watchCtx, c.links, c.reloadInterval)
+
+	if s.pubLn, err = net.Listen("tcp", c.listen); err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", c.adminListen); err != nil {
+		s.pubLn.Close()
+		return nil, fmt.Errorf("--admin-listen: %w", err)
+	}
+	s.public = &fasthttp.Server{
+		Handler:               s.redirect.Handler,
+		Name:                  "firstclaim",
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		MaxRequestBodySize:    64 << 10,
+		NoDefaultServerHeader: true,
+		Logger:                fasthttpLogger{log},
+	}
+	s.admin = &http.Server{
+		Handler:           redirect.AdminHandler(redirect.AdminOptions{Token: c.adminToken, Metrics: set, Ready: s.redirect.Ready}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := s.public.Serve(s.pubLn); err != nil {
+			log.Error("public listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		if err := s.admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// shutdown stops accepting, finishes requests in flight, then flushes the sink (two stages, see
+// sink.Close) within ctx.
+func (s *server) shutdown(ctx context.Context) error {
+	s.redirect.SetReady(false)
+	var errs []error
+	if err := s.public.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("public listener: %w", err))
+	}
+	if err := s.sink.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("sink: %w", err))
+	}
+	if err := s.admin.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("admin listener: %w", err))
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func redirectPrograms(progs map[string]attribution.Program) []redirect.Program {
+	names := make([]string, 0, len(progs))
+	for n := range progs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]redirect.Program, 0, len(progs))
+	for _, n := range names {
+		p := progs[n]
+		out = append(out, redirect.Program{
+			Name: p.Name, Window: p.Window(), ClickParam: p.ClickParam,
+			FallbackURL: p.FallbackURL, NetworkParams: p.NetworkParams,
+		})
+	}
+	return out
+}
+
+// visitorKey derives the key of the visitor hash from the newest cookie key, so every redirector
+// with the same keys counts the same visitors and no extra secret needs handing out.
+func visitorKey(keys []cookie.Key) [16]byte {
+	m := hmac.New(sha256.New, keys[0].Secret)
+	m.Write([]byte("firstclaim visitor key"))
+	var k [16]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+type fasthttpLogger struct {
+	log interface{ Warn(string, ...any) }
+}
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...))
+}

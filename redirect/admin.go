@@ -1,0 +1,61 @@
+package redirect
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// AdminOptions configure the admin listener's handler.
+type AdminOptions struct {
+	// Token guards every endpoint but /healthz and /readyz (Authorization: Bearer TOKEN). Without
+	// a token those endpoints answer 403: they are never open by accident.
+	Token   string
+	Metrics *metrics.Set
+	Ready   func() bool
+}
+
+// AdminHandler serves /healthz (the process is up), /readyz (it takes traffic: links loaded, not
+// draining) and /metrics (Prometheus text format). Add report routes to the returned mux with
+// RequireToken.
+func AdminHandler(opts AdminOptions) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if opts.Ready != nil && !opts.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("draining\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", RequireToken(opts.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		opts.Metrics.WritePrometheus(w)
+	})))
+	return mux
+}
+
+// RequireToken lets a request through only with "Authorization: Bearer TOKEN", compared in
+// constant time.
+func RequireToken(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			http.Error(w, "admin endpoints are disabled: start the server with --admin-token", http.StatusForbidden)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="firstclaim"`)
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

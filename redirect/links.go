@@ -1,0 +1,252 @@
+package redirect
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/firstclaim/firstclaim/attribution"
+)
+
+// Link is one partner link: /r/Code redirects to URL and claims the visitor for PartnerID in
+// Program.
+type Link struct {
+	Code      string    `json:"code"`
+	URL       string    `json:"url"`
+	PartnerID string    `json:"partner"`
+	Program   string    `json:"program"`
+	Campaign  string    `json:"campaign"`
+	Status    string    `json:"status"`     // active (default) or disabled
+	ExpiresAt time.Time `json:"expires_at"` // zero: never
+}
+
+// Link statuses.
+const (
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+)
+
+// Active reports whether the link redirects and claims at t.
+func (l *Link) Active(t time.Time) bool {
+	return l.Status != StatusDisabled && (l.ExpiresAt.IsZero() || t.Before(l.ExpiresAt))
+}
+
+// MaxCodeLen is the longest link code.
+const MaxCodeLen = 128
+
+// ValidCode reports whether code can be a link code: 1 to MaxCodeLen letters, digits, '-', '_',
+// '.' or '~' (the URL-safe characters, so a code never needs escaping).
+func ValidCode(code []byte) bool {
+	if len(code) == 0 || len(code) > MaxCodeLen {
+		return false
+	}
+	for _, c := range code {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadError names the file, the line and what is wrong.
+type LoadError struct {
+	File string
+	Line int // 0 when the error is about the whole file
+	Err  error
+}
+
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// ReadLinks reads a links file: CSV with a header (code,url,partner,program,campaign and optional
+// status, expires_at; columns in any order) or a JSON array of objects with the same names. Every
+// link is checked; the first bad one refuses the whole file.
+func ReadLinks(path string, programs map[string]*Program) ([]Link, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &LoadError{File: path, Err: err}
+	}
+	var links []Link
+	var lines []int
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if strings.EqualFold(filepath.Ext(path), ".json") || bytes.HasPrefix(trimmed, []byte("[")) {
+		links, lines, err = readLinksJSON(data)
+	} else {
+		links, lines, err = readLinksCSV(data)
+	}
+	if err != nil {
+		var le *LoadError
+		if errors.As(err, &le) {
+			le.File = path
+			return nil, le
+		}
+		return nil, &LoadError{File: path, Err: err}
+	}
+	seen := make(map[string]int, len(links))
+	for i := range links {
+		if err := checkLink(&links[i], programs); err != nil {
+			return nil, &LoadError{File: path, Line: lines[i], Err: err}
+		}
+		if first, dup := seen[links[i].Code]; dup {
+			return nil, &LoadError{File: path, Line: lines[i], Err: fmt.Errorf("code %q is already on line %d", links[i].Code, first)}
+		}
+		seen[links[i].Code] = lines[i]
+	}
+	return links, nil
+}
+
+func checkLink(l *Link, programs map[string]*Program) error {
+	if !ValidCode([]byte(l.Code)) {
+		return fmt.Errorf("code %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", l.Code, MaxCodeLen)
+	}
+	if err := attribution.CheckDestination(l.URL); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if err := checkText("partner", l.PartnerID, true); err != nil {
+		return err
+	}
+	if err := checkText("campaign", l.Campaign, false); err != nil {
+		return err
+	}
+	if _, ok := programs[l.Program]; !ok {
+		return fmt.Errorf("program %q is not configured (add it to the programs file)", l.Program)
+	}
+	switch l.Status {
+	case "":
+		l.Status = StatusActive
+	case StatusActive, StatusDisabled:
+	default:
+		return fmt.Errorf("status %q: want %s or %s", l.Status, StatusActive, StatusDisabled)
+	}
+	return nil
+}
+
+// checkText accepts ids and names of printable characters, at most 128 bytes.
+func checkText(field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return fmt.Errorf("%s is empty", field)
+		}
+		return nil
+	}
+	if len(v) > 128 {
+		return fmt.Errorf("%s is %d bytes, at most 128", field, len(v))
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < ' ' || v[i] == 0x7f {
+			return fmt.Errorf("%s %q has a control character", field, v)
+		}
+	}
+	return nil
+}
+
+func readLinksCSV(data []byte) ([]Link, []int, error) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, csvError(err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	for _, need := range []string{"code", "url", "partner", "program"} {
+		if _, ok := col[need]; !ok {
+			return nil, nil, &LoadError{Line: 1, Err: fmt.Errorf("header has no %q column (want code,url,partner,program,campaign[,status,expires_at])", need)}
+		}
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var links []Link
+	var lines []int
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, csvError(err)
+		}
+		line, _ := r.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		l := Link{
+			Code: get(rec, "code"), URL: get(rec, "url"), PartnerID: get(rec, "partner"),
+			Program: get(rec, "program"), Campaign: get(rec, "campaign"), Status: strings.ToLower(get(rec, "status")),
+		}
+		if v := get(rec, "expires_at"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return nil, nil, &LoadError{Line: line, Err: fmt.Errorf("expires_at %q: want an RFC 3339 time such as 2026-12-31T23:59:59Z", v)}
+			}
+			l.ExpiresAt = t.UTC()
+		}
+		links = append(links, l)
+		lines = append(lines, line)
+	}
+	return links, lines, nil
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &LoadError{Line: pe.Line, Err: pe.Err}
+	}
+	return err
+}
+
+func readLinksJSON(data []byte) ([]Link, []int, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	lineAt := func(off int64) int { return 1 + bytes.Count(data[:off], []byte("\n")) }
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, &LoadError{Line: lineAt(dec.InputOffset()), Err: fmt.Errorf("want a JSON array of links: %v", err)}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, nil, &LoadError{Line: 1, Err: errors.New("want a JSON array of links")}
+	}
+	var links []Link
+	var lines []int
+	for dec.More() {
+		start := dec.InputOffset()
+		var l Link
+		if err := dec.Decode(&l); err != nil {
+			return nil, nil, &LoadError{Line: lineAt(max(start, dec.InputOffset()-1)), Err: err}
+		}
+		// The element starts after the separator and whitespace that precede it.
+		for start < int64(len(data)) && strings.ContainsRune(", \t\r\n", rune(data[start])) {
+			start++
+		}
+		l.Status = strings.ToLower(l.Status)
+		l.ExpiresAt = l.ExpiresAt.UTC()
+		links = append(links, l)
+		lines = append(lines, lineAt(start))
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, &LoadError{Line: lineAt(dec.InputOffset()), Err: err}
+	}
+	return links, lines, nil
+}

@@ -1,0 +1,424 @@
+package redirect
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/dchest/siphash"
+	"github.com/valyala/fasthttp"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/cookie"
+)
+
+// Recorder takes encoded event records (firstclaim.AppendClick and friends). Record must not
+// block and must not keep rec after it returns.
+type Recorder interface {
+	Record(rec []byte)
+}
+
+// BotDetector tells crawlers and link-preview agents from browsers, by user agent.
+type BotDetector interface {
+	IsBot(userAgent []byte) bool
+}
+
+// Options configure a Server.
+type Options struct {
+	Links    *Links
+	Signer   *cookie.Signer
+	Cookie   cookie.Attributes
+	Recorder Recorder
+	Bots     BotDetector // nil: no user-agent checks
+
+	TrustedProxies []netip.Prefix // X-Forwarded-For and Forwarded are believed only from these
+	BotNetworks    []netip.Prefix // requests from these are bots
+	HonorGPC       bool           // Sec-GPC: 1 means no claim cookie is set
+
+	ClaimLimit       int           // claims per address per ClaimLimitWindow; 0: no limit
+	ClaimLimitWindow time.Duration // default 1 minute
+
+	// VisitorKey keys the hash of address and user agent that counts unique visitors. Servers
+	// behind one load balancer share it so their visitors agree.
+	VisitorKey [16]byte
+
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+	Now     func() time.Time // default time.Now
+}
+
+// Server is the public edge: redirects, pixels and the association API, as fasthttp handlers.
+// Nothing on its request path waits on I/O. Safe for concurrent use; several Servers can live in
+// one process.
+type Server struct {
+	opts    Options
+	links   *Links
+	signer  *cookie.Signer
+	rec     Recorder
+	limiter *claimLimiter
+	now     func() time.Time
+	log     *slog.Logger
+	k0, k1  uint64
+	pool    sync.Pool
+	ready   atomic.Bool
+
+	outcomes [16]*metrics.Counter
+	tampered *metrics.Counter
+	latency  *metrics.PrometheusHistogram
+	notFound *metrics.Counter
+}
+
+// scratch is the per-request working memory, pooled so that a warm request allocates nothing.
+type scratch struct {
+	id       [firstclaim.IDLen]byte
+	click    firstclaim.Click
+	claim    cookie.Claim
+	newClaim cookie.Claim
+	claimBuf []byte
+	loc      []byte
+	value    []byte
+	setCk    []byte
+	rec      []byte
+	vbuf     []byte
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Links == nil || opts.Signer == nil || opts.Recorder == nil {
+		return nil, errors.New("redirect: Links, Signer and Recorder are required")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ClaimLimitWindow <= 0 {
+		opts.ClaimLimitWindow = time.Minute
+	}
+	s := &Server{
+		opts: opts, links: opts.Links, signer: opts.Signer, rec: opts.Recorder, now: opts.Now, log: opts.Logger,
+		limiter: newClaimLimiter(opts.ClaimLimit, opts.ClaimLimitWindow),
+	}
+	s.k0 = leUint64(opts.VisitorKey[:8])
+	s.k1 = leUint64(opts.VisitorKey[8:])
+	s.pool.New = func() any {
+		return &scratch{
+			claimBuf: make([]byte, 0, 512), loc: make([]byte, 0, 1024), value: make([]byte, 0, 512),
+			setCk: make([]byte, 0, 768), rec: make([]byte, 0, 1024), vbuf: make([]byte, 0, 600),
+		}
+	}
+	m := opts.Metrics
+	for _, o := range firstclaim.Outcomes() {
+		s.outcomes[o] = m.NewCounter(`firstclaim_requests_total{outcome="` + o.String() + `"}`)
+	}
+	s.tampered = m.NewCounter("firstclaim_tampered_cookies_total")
+	s.notFound = m.NewCounter("firstclaim_not_found_total")
+	s.latency = m.NewPrometheusHistogramExt("firstclaim_redirect_duration_seconds",
+		[]float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3})
+	s.ready.Store(true)
+	return s, nil
+}
+
+// SetReady marks the server ready or not for /readyz (false while draining).
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// Ready reports what /readyz says.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+var (
+	strLocation     = []byte("Location")
+	strCacheControl = []byte("Cache-Control")
+	strNoStore      = []byte("private, no-store")
+	strSetCookie    = []byte("Set-Cookie")
+	strRobots       = []byte("X-Robots-Tag")
+	strNoIndex      = []byte("noindex, nofollow")
+)
+
+// Handler is the public fasthttp handler.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case len(path) > 3 && path[1] == 'r' && path[2] == '/' && path[0] == '/':
+		s.redirect(ctx, path[3:])
+	case bytes.Equal(path, pathHealth):
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	default:
+		s.notFound.Inc()
+		page(ctx, fasthttp.StatusNotFound, pageNotFound)
+	}
+}
+
+var pathHealth = []byte("/healthz")
+
+// request facts shared by the redirect and the pixels.
+func (s *Server) visitorOf(ctx *fasthttp.RequestCtx, sc *scratch) (ip netip.Addr, ua []byte, visitor uint64) {
+	ip = clientAddr(addrOf(ctx.RemoteIP()), s.opts.TrustedProxies,
+		ctx.Request.Header.Peek("Forwarded"), ctx.Request.Header.Peek("X-Forwarded-For"))
+	ua = truncate(ctx.Request.Header.UserAgent(), 512)
+	b := ip.As16()
+	sc.vbuf = append(append(sc.vbuf[:0], b[:]...), ua...)
+	return ip, ua, siphash.Hash(s.k0, s.k1, sc.vbuf)
+}
+
+// isBot covers crawlers and link previews, prefetches, HEAD and configured bot networks.
+func (s *Server) isBot(ctx *fasthttp.RequestCtx, ua []byte, ip netip.Addr) bool {
+	if ctx.IsHead() || isPrefetch(&ctx.Request.Header) {
+		return true
+	}
+	if s.opts.Bots != nil && s.opts.Bots.IsBot(ua) {
+		return true
+	}
+	return len(s.opts.BotNetworks) > 0 && inPrefixes(s.opts.BotNetworks, ip)
+}
+
+func isPrefetch(h *fasthttp.RequestHeader) bool {
+	if v := h.Peek("Sec-Purpose"); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
+		return true
+	}
+	if v := h.Peek("Purpose"); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
+		return true
+	}
+	return bytes.Equal(h.Peek("X-Moz"), []byte("prefetch"))
+}
+
+// isNavigation reads the Fetch Metadata headers: only a top-level document navigation may claim.
+// Without them (older browsers, curl) a GET counts as a navigation.
+func isNavigation(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.IsGet() {
+		return false
+	}
+	h := &ctx.Request.Header
+	if v := h.Peek("Sec-Fetch-Dest"); len(v) > 0 && !bytes.Equal(v, []byte("document")) {
+		return false
+	}
+	if v := h.Peek("Sec-Fetch-Mode"); len(v) > 0 && !bytes.Equal(v, []byte("navigate")) {
+		return false
+	}
+	return true
+}
+
+func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
+	now := s.now()
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+	c := &sc.click
+	*c = firstclaim.Click{}
+	firstclaim.NewID(&sc.id, now)
+	c.ID = b2s(sc.id[:])
+	c.TS = now
+	ip, ua, visitor := s.visitorOf(ctx, sc)
+	c.IP, c.UserAgent, c.Visitor = ip, b2s(ua), visitor
+	c.Referer = b2s(truncate(ctx.Request.Header.Referer(), 1024))
+	c.GPC = bytes.Equal(ctx.Request.Header.Peek("Sec-GPC"), []byte("1"))
+	c.Bot = s.isBot(ctx, ua, ip)
+	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
+
+	var e *entry
+	if ValidCode(code) {
+		e = s.links.lookup(code)
+	}
+	switch {
+	case e == nil:
+		c.Link = b2s(truncate(code, MaxCodeLen))
+		c.Outcome = firstclaim.OutcomeUnknownLink
+		page(ctx, fasthttp.StatusNotFound, pageNotFound)
+	case !e.link.Active(now):
+		s.fillLink(c, e)
+		c.Outcome = firstclaim.OutcomeInactiveLink
+		if len(e.fallback) > 0 {
+			ctx.SetStatusCode(fasthttp.StatusFound)
+			ctx.Response.Header.SetCanonical(strLocation, e.fallback)
+			ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
+		} else {
+			page(ctx, fasthttp.StatusGone, pageGone)
+		}
+	default:
+		s.fillLink(c, e)
+		s.claim(ctx, sc, e, now)
+		sc.loc = appendLocation(sc.loc[:0], e, ctx.URI().QueryString(), sc.id[:])
+		ctx.SetStatusCode(fasthttp.StatusFound)
+		ctx.Response.Header.SetCanonical(strLocation, sc.loc)
+		ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
+		ctx.Response.Header.SetCanonical(strRobots, strNoIndex)
+	}
+	s.outcomes[c.Outcome].Inc()
+	if c.Tampered {
+		s.tampered.Inc()
+	}
+	sc.rec = firstclaim.AppendClick(sc.rec[:0], c)
+	s.rec.Record(sc.rec)
+	s.latency.Update(time.Since(now).Seconds())
+}
+
+func (s *Server) fillLink(c *firstclaim.Click, e *entry) {
+	c.Link, c.PartnerID, c.Program, c.Campaign = e.link.Code, e.link.PartnerID, e.link.Program, e.link.Campaign
+}
+
+// claim applies RULES.md R1 for the link's program and sets the cookie when the click claims.
+func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time.Time) {
+	c, p := &sc.click, e.prog
+	for _, name := range p.NetworkParams {
+		if v := ctx.QueryArgs().Peek(name); len(v) > 0 {
+			c.NetworkParam, c.NetworkClickID = name, b2s(truncate(v, 255))
+			break
+		}
+	}
+	var existing *cookie.Claim
+	if raw := ctx.Request.Header.Cookie(p.cookieName); len(raw) > 0 {
+		var err error
+		sc.claimBuf, err = s.signer.Verify(sc.claimBuf, p.Name, raw, &sc.claim)
+		if err != nil {
+			c.Tampered = true // R1.6: no claim
+		} else {
+			existing = &sc.claim
+		}
+	}
+	if existing != nil && !existing.Live(now) {
+		existing = nil // R1.5: an expired claim is no claim
+	}
+	switch {
+	case c.Bot:
+		c.Outcome = firstclaim.OutcomeBot
+	case c.NotNavigation:
+		c.Outcome = firstclaim.OutcomeNotNavigation
+	default:
+		switch cookie.Decide(now, existing, e.link.PartnerID) {
+		case cookie.Kept:
+			c.Outcome = firstclaim.OutcomeKept
+		case cookie.Protected:
+			c.Outcome = firstclaim.OutcomeProtected
+		default:
+			switch {
+			case c.GPC && s.opts.HonorGPC:
+				c.Outcome = firstclaim.OutcomeOptedOut
+			case !s.limiter.allow(c.IP, now):
+				c.Outcome, c.RateLimited = firstclaim.OutcomeRateLimited, true
+			default:
+				c.Outcome = firstclaim.OutcomeClaimed
+				sc.newClaim = cookie.NewClaim(now, p.Window, e.link.PartnerID, e.link.Code, c.ID, c.NetworkClickID)
+				existing = &sc.newClaim
+				sc.value = s.signer.Append(sc.value[:0], p.Name, existing)
+				sc.setCk = cookie.AppendSetCookie(sc.setCk[:0], s2b(p.cookieName), sc.value, now, existing.ExpiresAt, &s.opts.Cookie)
+				ctx.Response.Header.AddBytesKV(strSetCookie, sc.setCk)
+			}
+		}
+	}
+	if existing != nil {
+		c.ClaimPartnerID, c.ClaimClickID, c.ClaimExpiresAt = existing.PartnerID, existing.ClickID, existing.ExpiresAt
+		if c.NetworkClickID == "" {
+			c.NetworkClickID = existing.NetworkClickID
+		}
+	}
+}
+
+// appendLocation builds the destination: the link's URL, the visitor's query string (minus any
+// parameter named like the click id, which only we set), the click id, then the link's fragment.
+// Bytes that may not appear in a URL are percent-encoded, so no request can inject a header or
+// break out of the query.
+func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
+	dst = append(dst, e.base...)
+	sep := e.sep
+	param := e.prog.ClickParam
+	for len(query) > 0 {
+		var kv []byte
+		if i := indexByte(query, '&'); i >= 0 {
+			kv, query = query[:i], query[i+1:]
+		} else {
+			kv, query = query, nil
+		}
+		if len(kv) == 0 {
+			continue
+		}
+		name := kv
+		if i := indexByte(kv, '='); i >= 0 {
+			name = kv[:i]
+		}
+		if b2s(name) == param {
+			continue
+		}
+		if sep != 0 {
+			dst = append(dst, sep)
+		}
+		sep = '&'
+		dst = appendURLSafe(dst, kv)
+	}
+	if sep != 0 {
+		dst = append(dst, sep)
+	}
+	dst = append(dst, param...)
+	dst = append(dst, '=')
+	dst = append(dst, id...)
+	return append(dst, e.frag...)
+}
+
+const hexUpper = "0123456789ABCDEF"
+
+// urlPunct marks the punctuation a query may carry as it is (RFC 3986 unreserved and sub-delims,
+// ':', '@', '/', '?').
+var urlPunct = func() (t [256]bool) {
+	for _, c := range []byte("-._~!$'()*+,;=:@/?") {
+		t[c] = true
+	}
+	return t
+}()
+
+func appendURLSafe(dst, b []byte) []byte {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			dst = append(dst, c)
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			dst = append(dst, c)
+		case urlPunct[c]:
+			dst = append(dst, c)
+		default:
+			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&15])
+		}
+	}
+	return dst
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func s2b(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}

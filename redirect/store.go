@@ -1,0 +1,234 @@
+package redirect
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Program is what the redirector needs of a referral program.
+type Program struct {
+	Name          string
+	Window        time.Duration
+	ClickParam    string
+	FallbackURL   string
+	NetworkParams []string
+
+	cookieName string
+}
+
+// entry is a link prepared for the request path: the destination split around its fragment, so
+// that query parameters go before it, and the program resolved.
+type entry struct {
+	link     *Link
+	prog     *Program
+	base     []byte // destination up to the fragment
+	frag     []byte // "#..." or empty
+	sep      byte   // '?' or '&': what comes before the first added parameter; 0 when none is needed
+	fallback []byte
+	gen      uint64
+}
+
+type linkSet struct {
+	gen   uint64
+	links map[string]*Link
+}
+
+// Links serves link lookups for the request path: a snapshot of the links file behind an LRU of
+// prepared entries, with negative caching of unknown codes so that a scan of made-up codes costs
+// one cache probe each. Reload swaps the snapshot atomically: requests in flight finish on the old
+// one, and none is dropped. Safe for concurrent use.
+type Links struct {
+	programs map[string]*Program
+	set      atomic.Pointer[linkSet]
+	cache    *lru.Cache[string, *entry]
+	negative *lru.Cache[string, uint64]
+	mu       sync.Mutex // serialises reloads
+	log      *slog.Logger
+
+	hits, misses, negHits *metrics.Counter
+	reloads, reloadErrors *metrics.Counter
+	count                 atomic.Int64
+}
+
+// LinksOptions configure a Links.
+type LinksOptions struct {
+	Programs  []Program
+	CacheSize int // prepared entries kept; default 100,000
+	Metrics   *metrics.Set
+	Logger    *slog.Logger
+}
+
+// NewLinks returns an empty link store for programs.
+func NewLinks(opts LinksOptions) (*Links, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 100_000
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	progs := make(map[string]*Program, len(opts.Programs))
+	for _, p := range opts.Programs {
+		p := p
+		if p.ClickParam == "" {
+			p.ClickParam = "click_id"
+		}
+		p.cookieName = "fc_" + p.Name
+		progs[p.Name] = &p
+	}
+	neg := opts.CacheSize / 4
+	if neg < 1024 {
+		neg = 1024
+	}
+	cache, err := lru.New[string, *entry](opts.CacheSize)
+	if err != nil {
+		return nil, err
+	}
+	negative, err := lru.New[string, uint64](neg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Links{
+		programs: progs, cache: cache, negative: negative, log: opts.Logger,
+		hits:         opts.Metrics.NewCounter("firstclaim_link_cache_hits_total"),
+		misses:       opts.Metrics.NewCounter("firstclaim_link_cache_misses_total"),
+		negHits:      opts.Metrics.NewCounter("firstclaim_link_cache_negative_hits_total"),
+		reloads:      opts.Metrics.NewCounter("firstclaim_links_reloads_total"),
+		reloadErrors: opts.Metrics.NewCounter("firstclaim_links_reload_errors_total"),
+	}
+	opts.Metrics.NewGauge("firstclaim_links", func() float64 { return float64(l.count.Load()) })
+	l.set.Store(&linkSet{links: map[string]*Link{}})
+	return l, nil
+}
+
+// Programs returns the programs links may name.
+func (l *Links) Programs() map[string]*Program { return l.programs }
+
+// Replace makes links the served set.
+func (l *Links) Replace(links []Link) {
+	m := make(map[string]*Link, len(links))
+	for i := range links {
+		m[links[i].Code] = &links[i]
+	}
+	l.mu.Lock()
+	old := l.set.Load()
+	l.set.Store(&linkSet{gen: old.gen + 1, links: m})
+	l.count.Store(int64(len(m)))
+	l.mu.Unlock()
+	// Entries of the old generation are ignored on lookup; purging just frees them sooner.
+	l.cache.Purge()
+	l.negative.Purge()
+}
+
+// Load reads path and, if every link in it is good, serves it. On error the last good set keeps
+// serving.
+func (l *Links) Load(path string) error {
+	links, err := ReadLinks(path, l.programs)
+	if err != nil {
+		l.reloadErrors.Inc()
+		return err
+	}
+	l.Replace(links)
+	l.reloads.Inc()
+	return nil
+}
+
+// Len returns the number of links served.
+func (l *Links) Len() int { return int(l.count.Load()) }
+
+// Watch reloads path whenever its size or modification time changes, checking every interval,
+// until ctx ends. A bad file is logged with its line and reason, and the last good set stays.
+func (l *Links) Watch(ctx context.Context, path string, interval time.Duration) {
+	last := stamp(path)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := stamp(path)
+		if s == last {
+			continue
+		}
+		last = s
+		if err := l.Load(path); err != nil {
+			l.log.Error("links file refused; the last good set keeps serving", "err", err)
+			continue
+		}
+		l.log.Info("links reloaded", "file", path, "links", l.Len())
+	}
+}
+
+func stamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// lookup returns the prepared entry for code, or nil when there is no such link. code is only
+// read, never kept. A warm hit does not allocate.
+func (l *Links) lookup(code []byte) *entry {
+	set := l.set.Load()
+	key := b2s(code)
+	if e, ok := l.cache.Get(key); ok && e.gen == set.gen {
+		l.hits.Inc()
+		return e
+	}
+	if g, ok := l.negative.Get(key); ok && g == set.gen {
+		l.negHits.Inc()
+		return nil
+	}
+	l.misses.Inc()
+	link := set.links[key]
+	if link == nil {
+		l.negative.Add(string(code), set.gen)
+		return nil
+	}
+	e := l.prepare(link, set.gen)
+	l.cache.Add(link.Code, e)
+	return e
+}
+
+func (l *Links) prepare(link *Link, gen uint64) *entry {
+	e := &entry{link: link, prog: l.programs[link.Program], gen: gen}
+	u := link.URL
+	if i := indexByteString(u, '#'); i >= 0 {
+		u, e.frag = u[:i], []byte(u[i:])
+	}
+	e.base = []byte(u)
+	switch q := indexByteString(u, '?'); {
+	case q < 0:
+		e.sep = '?'
+	case q == len(u)-1 || u[len(u)-1] == '&':
+		e.sep = 0
+	default:
+		e.sep = '&'
+	}
+	if e.prog != nil && e.prog.FallbackURL != "" {
+		e.fallback = []byte(e.prog.FallbackURL)
+	}
+	return e
+}
+
+func indexByteString(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,510 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/firstclaim/firstclaim"
+)
+
+// Batch is a set of decoded records handed to a Writer.
+type Batch struct {
+	Clicks       []firstclaim.Click
+	Associations []firstclaim.Association
+	Impressions  []firstclaim.Impression
+}
+
+// Len is the number of records in b.
+func (b *Batch) Len() int { return len(b.Clicks) + len(b.Associations) + len(b.Impressions) }
+
+func (b *Batch) reset() {
+	clear(b.Clicks)
+	clear(b.Associations)
+	clear(b.Impressions)
+	b.Clicks, b.Associations, b.Impressions = b.Clicks[:0], b.Associations[:0], b.Impressions[:0]
+}
+
+// Writer stores a batch: ClickHouse, an NDJSON file. Write must store all of b or return an
+// error; a retried batch may already be partly stored, so the store must tolerate repeats (every
+// record carries its id).
+type Writer interface {
+	Write(ctx context.Context, b *Batch) error
+}
+
+// Enricher fills the derived fields of a batch's clicks (geography, device, duplicates, the
+// stored address) before it is written. It runs on the sink's worker, off the request path.
+type Enricher interface {
+	Enrich(b *Batch)
+}
+
+// permanentError marks an error that retrying cannot fix without an operator (a missing table,
+// a type mismatch).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not retryable: the batch stays spooled and is retried only at the longest
+// backoff, so an operator's fix (say, running migrate) still lets it through.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Options configure a Sink. Zero values take the defaults.
+type Options struct {
+	BatchSize     int           // records per batch; default 10,000
+	FlushInterval time.Duration // a batch leaves at least this often; default 1 s
+	QueueBytes    int           // in-memory queue; default 64 MiB
+	SendTimeout   time.Duration // one write attempt; default 10 s
+	MinBackoff    time.Duration // default 100 ms
+	MaxBackoff    time.Duration // default 30 s
+
+	// Dir holds the spool. Without it, records wait in memory while the writer fails and are
+	// dropped (and counted) when memory is full.
+	Dir           string
+	SpoolMaxBytes int64         // default 1 GiB
+	SegmentBytes  int64         // default 32 MiB
+	FsyncInterval time.Duration // default 1 s
+
+	Enricher Enricher
+	Metrics  *metrics.Set
+	Logger   *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 10_000
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 64 << 20
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 10 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.SpoolMaxBytes <= 0 {
+		o.SpoolMaxBytes = 1 << 30
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 32 << 20
+	}
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = time.Second
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Sink moves encoded records from the request path to a Writer in batches. Record never blocks
+// on the network; a batch that cannot be written goes to the disk spool and is replayed, in order,
+// once the writer works again (and on the next start). See the package documentation for what
+// each kind of failure can cost.
+type Sink struct {
+	opts   Options
+	w      Writer
+	q      *queue
+	spool  *spool
+	log    *slog.Logger
+	blocks chan []byte
+	stop   chan struct{}
+	done   chan struct{}
+	syncWG sync.WaitGroup
+	closed atomic.Bool
+
+	runCtx    context.Context
+	runCancel context.CancelFunc
+
+	free  sync.Pool // of *[]byte
+	batch Batch
+
+	accepted, sent, retried, replayed, overflowed, dropped, corrupt, permanent *metrics.Counter
+	batchRows, batchSeconds                                                    *metrics.PrometheusHistogram
+}
+
+// New returns a Sink writing to w; call Start to run it and Close to stop it.
+func New(w Writer, opts Options) (*Sink, error) {
+	opts.defaults()
+	m := opts.Metrics
+	s := &Sink{
+		opts: opts, w: w, log: opts.Logger,
+		q:      newQueue(opts.QueueBytes, opts.BatchSize),
+		blocks: make(chan []byte, 2),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+
+		accepted:   m.NewCounter("firstclaim_sink_accepted_total"),
+		sent:       m.NewCounter("firstclaim_sink_sent_total"),
+		retried:    m.NewCounter("firstclaim_sink_retried_total"),
+		replayed:   m.NewCounter("firstclaim_sink_replayed_total"),
+		overflowed: m.NewCounter("firstclaim_sink_queue_overflow_total"),
+		corrupt:    m.NewCounter("firstclaim_sink_corrupt_records_total"),
+		permanent:  m.NewCounter("firstclaim_sink_permanent_errors_total"),
+		batchRows: m.NewPrometheusHistogramExt("firstclaim_sink_batch_rows",
+			[]float64{1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000}),
+		batchSeconds: m.NewPrometheusHistogramExt("firstclaim_sink_batch_seconds",
+			[]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}),
+	}
+	s.runCtx, s.runCancel = context.WithCancel(context.Background())
+	m.NewGauge("firstclaim_sink_queue_bytes", func() float64 { b, _ := s.q.depth(); return float64(b) })
+	m.NewGauge("firstclaim_sink_queue_records", func() float64 { _, n := s.q.depth(); return float64(n) })
+	if opts.Dir != "" {
+		sp, err := openSpool(opts.Dir, opts.SpoolMaxBytes, opts.SegmentBytes, opts.Logger, m)
+		if err != nil {
+			return nil, err
+		}
+		s.spool = sp
+		s.dropped = sp.dropped
+		if sp.pending() {
+			s.log.Info("sink: spooled records from an earlier run will be replayed", "bytes", sp.pendingBytes())
+		}
+	} else {
+		s.dropped = m.NewCounter("firstclaim_sink_dropped_total")
+		m.NewGauge("firstclaim_sink_spool_bytes", func() float64 { return 0 })
+	}
+	return s, nil
+}
+
+// Start runs the collector, the sender and the fsync ticker.
+func (s *Sink) Start() {
+	sent := make(chan struct{})
+	go s.collect()
+	go func() { s.send(); close(sent) }()
+	go func() { <-sent; close(s.done) }()
+	if s.spool != nil {
+		s.syncWG.Add(1)
+		go s.fsyncLoop()
+	}
+}
+
+// Record accepts one encoded record (firstclaim.AppendClick and friends). It copies rec, never
+// blocks on the network, and does not allocate once the queue is warm. When memory is full the
+// record goes straight to the spool.
+func (s *Sink) Record(rec []byte) {
+	s.accepted.Inc()
+	if !s.closed.Load() && s.q.push(rec) {
+		return
+	}
+	s.overflowed.Inc()
+	if s.spool == nil {
+		s.dropped.Inc()
+		return
+	}
+	if err := s.spool.appendRecord(rec); err != nil {
+		s.dropped.Inc()
+		s.log.Error("sink: cannot spool a record", "err", err)
+	}
+}
+
+func (s *Sink) getBuf() []byte {
+	if p, ok := s.free.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 1<<20)
+}
+
+func (s *Sink) putBuf(b []byte) {
+	if cap(b) > 64<<20 {
+		return
+	}
+	b = b[:0]
+	s.free.Put(&b)
+}
+
+// collect moves queued records into batches and hands them to the sender: when a batch is full,
+// when its oldest record has waited FlushInterval, and at shutdown.
+func (s *Sink) collect() {
+	defer close(s.blocks)
+	tick := max(min(s.opts.FlushInterval/10, 100*time.Millisecond), time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	pend, pendN := s.getBuf(), 0
+	var since time.Time
+	for {
+		stopping := false
+		select {
+		case <-s.q.wake:
+		case <-t.C:
+		case <-s.stop:
+			stopping = true
+		}
+		buf, n := s.q.swap(s.getBuf())
+		if n > 0 {
+			if pendN == 0 {
+				since = time.Now()
+				s.putBuf(pend)
+				pend = buf
+			} else {
+				pend = append(pend, buf...)
+				s.putBuf(buf)
+			}
+			pendN += n
+		} else {
+			s.putBuf(buf)
+		}
+		if pendN > 0 && (pendN >= s.opts.BatchSize || stopping || time.Since(since) >= s.opts.FlushInterval) {
+			s.handOff(pend)
+			pend, pendN = s.getBuf(), 0
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// handOff gives a batch to the sender, or to the spool when the sender is behind or the spool
+// already holds older records (they go first).
+func (s *Sink) handOff(b []byte) {
+	if s.spool != nil {
+		if s.spool.pending() {
+			s.spoolBlock(b)
+			return
+		}
+		select {
+		case s.blocks <- b:
+		default:
+			s.spoolBlock(b)
+		}
+		return
+	}
+	s.blocks <- b
+}
+
+func (s *Sink) spoolBlock(b []byte) {
+	if err := s.spool.appendBlock(b); err != nil {
+		s.log.Error("sink: cannot write to the spool", "err", err)
+	}
+	s.putBuf(b)
+}
+
+// send writes batches; after a failure it spools them and replays the spool with backoff.
+func (s *Sink) send() {
+	backoff := s.opts.MinBackoff
+	var retryAt time.Time
+	fail := func(err error) {
+		wait := backoff
+		if IsPermanent(err) {
+			wait = s.opts.MaxBackoff
+		}
+		// Full jitter: spread the retries of many redirectors over the interval.
+		retryAt = time.Now().Add(wait/2 + rand.N(wait/2+1))
+		backoff = min(2*backoff, s.opts.MaxBackoff)
+	}
+	readBuf := make([]byte, 0, 1<<20)
+	for {
+		if s.spool != nil && s.spool.pending() {
+			if s.closed.Load() {
+				// Shutting down: older records wait in the spool, so new ones join them there.
+				b, ok := <-s.blocks
+				if !ok {
+					return
+				}
+				s.spoolBlock(b)
+				continue
+			}
+			if !time.Now().Before(retryAt) {
+				var err error
+				readBuf, err = s.replay(readBuf[:0])
+				if err == nil {
+					backoff = s.opts.MinBackoff
+					continue
+				}
+				fail(err)
+			}
+			timer := time.NewTimer(time.Until(retryAt))
+			select {
+			case b, ok := <-s.blocks:
+				timer.Stop()
+				if !ok {
+					return
+				}
+				s.spoolBlock(b)
+			case <-timer.C:
+			case <-s.runCtx.Done():
+				timer.Stop()
+			}
+			continue
+		}
+		b, ok := <-s.blocks
+		if !ok {
+			return
+		}
+		for {
+			err := s.deliver(b, false)
+			if err == nil {
+				backoff = s.opts.MinBackoff
+				s.putBuf(b)
+				break
+			}
+			fail(err)
+			if s.spool != nil {
+				s.spoolBlock(b)
+				break
+			}
+			// No spool: hold the batch in memory and retry, until shutdown gives up on it.
+			select {
+			case <-time.After(time.Until(retryAt)):
+				continue
+			case <-s.runCtx.Done():
+			}
+			n := 0
+			frames(b, func([]byte) { n++ })
+			s.dropped.Add(n)
+			s.log.Error("sink: shutting down with an unsent batch and no spool; records dropped", "records", n)
+			s.putBuf(b)
+			break
+		}
+	}
+}
+
+// replay sends the oldest spooled records.
+func (s *Sink) replay(buf []byte) ([]byte, error) {
+	buf, n, next, err := s.spool.read(buf, s.opts.BatchSize, 32<<20)
+	if err != nil {
+		s.log.Error("sink: cannot read the spool", "err", err)
+		return buf, err
+	}
+	if n == 0 {
+		s.spool.commit(next) // only corrupt frames: skip past them
+		return buf, nil
+	}
+	if err := s.deliver(buf, true); err != nil {
+		return buf, err
+	}
+	s.spool.commit(next)
+	return buf, nil
+}
+
+// deliver decodes, enriches and writes one batch of frames.
+func (s *Sink) deliver(data []byte, replay bool) error {
+	b := &s.batch
+	b.reset()
+	frames(data, func(rec []byte) {
+		var err error
+		switch firstclaim.RecordKind(rec) {
+		case firstclaim.RecordClick:
+			b.Clicks = append(b.Clicks, firstclaim.Click{})
+			if err = firstclaim.DecodeClick(rec, &b.Clicks[len(b.Clicks)-1]); err != nil {
+				b.Clicks = b.Clicks[:len(b.Clicks)-1]
+			}
+		case firstclaim.RecordAssociation:
+			b.Associations = append(b.Associations, firstclaim.Association{})
+			if err = firstclaim.DecodeAssociation(rec, &b.Associations[len(b.Associations)-1]); err != nil {
+				b.Associations = b.Associations[:len(b.Associations)-1]
+			}
+		case firstclaim.RecordImpression:
+			b.Impressions = append(b.Impressions, firstclaim.Impression{})
+			if err = firstclaim.DecodeImpression(rec, &b.Impressions[len(b.Impressions)-1]); err != nil {
+				b.Impressions = b.Impressions[:len(b.Impressions)-1]
+			}
+		default:
+			err = fmt.Errorf("unknown record kind %d", firstclaim.RecordKind(rec))
+		}
+		if err != nil {
+			s.corrupt.Inc()
+			s.log.Error("sink: undecodable record skipped", "err", err)
+		}
+	})
+	n := b.Len()
+	if n == 0 {
+		return nil
+	}
+	if s.opts.Enricher != nil {
+		s.opts.Enricher.Enrich(b)
+	} else {
+		for i := range b.Clicks {
+			c := &b.Clicks[i]
+			if c.IP.IsValid() {
+				c.StoredIP = c.IP.String()
+			}
+			c.RefererHost = firstclaim.HostOf(c.Referer)
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.runCtx, s.opts.SendTimeout)
+	start := time.Now()
+	err := s.w.Write(ctx, b)
+	cancel()
+	s.batchSeconds.Update(time.Since(start).Seconds())
+	if err != nil {
+		s.retried.Inc()
+		if IsPermanent(err) {
+			s.permanent.Inc()
+		}
+		s.log.Warn("sink: write failed; the batch is kept", "records", n, "replay", replay, "permanent", IsPermanent(err), "err", err)
+		return err
+	}
+	s.sent.Add(n)
+	if replay {
+		s.replayed.Add(n)
+	}
+	s.batchRows.Update(float64(n))
+	return nil
+}
+
+func (s *Sink) fsyncLoop() {
+	defer s.syncWG.Done()
+	t := time.NewTicker(s.opts.FsyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.spool.sync(); err != nil {
+				s.log.Error("sink: spool fsync failed", "err", err)
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// Close stops the sink in two stages: intake stops and everything queued is written until ctx
+// ends; then writing is cancelled and what is left goes to the spool, which is fsynced. Records
+// handed over after Close go straight to the spool.
+func (s *Sink) Close(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return errors.New("sink already closed")
+	}
+	close(s.stop)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.log.Warn("sink: shutdown deadline reached; spooling what is left")
+		s.runCancel()
+		<-s.done
+	}
+	s.runCancel()
+	s.syncWG.Wait()
+	if s.spool != nil {
+		// Records that arrived after the queue closed are already in the spool's buffer.
+		return s.spool.close()
+	}
+	return nil
+}
