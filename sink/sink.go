@@ -319,15 +319,40 @@ func (s *Sink) send() {
 		backoff = min(2*backoff, s.opts.MaxBackoff)
 	}
 	readBuf := make([]byte, 0, 1<<20)
+	blocksDone, closingFailed := false, false
 	for {
 		if s.spool != nil && s.spool.pending() {
 			if s.closed.Load() {
-				// Shutting down: older records wait in the spool, so new ones join them there.
-				b, ok := <-s.blocks
-				if !ok {
-					return
+				// Shutting down: new batches join the older records in the spool (order is kept), and
+				// the spool is replayed until it is empty, a write fails, or the deadline cancels the
+				// run; what is left waits for the next start.
+				if !blocksDone {
+					select {
+					case b, ok := <-s.blocks:
+						if ok {
+							s.spoolBlock(b)
+						} else {
+							blocksDone = true
+						}
+						continue
+					default:
+					}
 				}
-				s.spoolBlock(b)
+				if closingFailed || s.runCtx.Err() != nil {
+					if blocksDone {
+						return
+					}
+					b, ok := <-s.blocks
+					if !ok {
+						return
+					}
+					s.spoolBlock(b)
+					continue
+				}
+				var err error
+				if readBuf, err = s.replay(readBuf[:0]); err != nil {
+					closingFailed = true
+				}
 				continue
 			}
 			if !time.Now().Before(retryAt) {
@@ -352,6 +377,9 @@ func (s *Sink) send() {
 				timer.Stop()
 			}
 			continue
+		}
+		if blocksDone {
+			return
 		}
 		b, ok := <-s.blocks
 		if !ok {

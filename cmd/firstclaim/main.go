@@ -36,7 +36,8 @@ type commandInfo struct {
 }
 
 var commands = map[string]commandInfo{
-	"serve": {"run the redirector (public and admin listeners)", func() command { return &serveCmd{} }},
+	"serve":   {"run the redirector (public and admin listeners)", func() command { return &serveCmd{} }},
+	"migrate": {"create or upgrade the ClickHouse database and tables", func() command { return &migrateCmd{} }},
 }
 
 func main() {

@@ -49,6 +49,9 @@ type serveCmd struct {
 	fsyncInterval       time.Duration
 	queueBytes          int
 	spoolMaxBytes       int64
+	segmentBytes        int64
+	maxBackoff          time.Duration
+	clickhouse          string
 	shutdownTimeout     time.Duration
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
@@ -80,6 +83,9 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.fsyncInterval, "fsync-interval", time.Second, "spool fsync interval: the most a machine crash can cost")
 	fs.IntVar(&c.queueBytes, "queue-bytes", 64<<20, "in-memory queue size in bytes")
 	fs.Int64Var(&c.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk spool cap in bytes; records beyond it are dropped and counted")
+	fs.Int64Var(&c.segmentBytes, "spool-segment-bytes", 32<<20, "size of one spool segment file in bytes")
+	fs.DurationVar(&c.maxBackoff, "retry-max-backoff", 30*time.Second, "longest wait between attempts to write to a failing store")
+	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` for events, clickhouse://[user:password@]host:port/database (native protocol); without it events go to --clicks")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
 }
 
@@ -167,15 +173,33 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 
 	s := &server{links: links}
 	var w sink.Writer
-	nd, err := sink.OpenNDJSON(c.clicks)
-	if err != nil {
-		return nil, err
+	if c.clickhouse != "" {
+		conn, err := sink.Connect(c.clickhouse)
+		if err != nil {
+			return nil, fmt.Errorf("--clickhouse: %w", err)
+		}
+		s.closers = append(s.closers, conn.Close)
+		// The redirector serves whether or not ClickHouse answers: events wait in the spool.
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := sink.Ping(pctx, conn); err != nil {
+			log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", sink.Redact(c.clickhouse), "err", err)
+		} else {
+			log.Info("events go to ClickHouse", "clickhouse", sink.Redact(c.clickhouse))
+		}
+		cancel()
+		w = sink.NewClickHouse(conn)
+	} else {
+		nd, err := sink.OpenNDJSON(c.clicks)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, nd.Close)
+		w = nd
 	}
-	s.closers = append(s.closers, nd.Close)
-	w = nd
 	s.sink, err = sink.New(w, sink.Options{
 		BatchSize: c.batchSize, FlushInterval: c.flushInterval, QueueBytes: c.queueBytes,
-		Dir: filepath.Join(c.dataDir, "spool"), SpoolMaxBytes: c.spoolMaxBytes, FsyncInterval: c.fsyncInterval,
+		Dir: filepath.Join(c.dataDir, "spool"), SpoolMaxBytes: c.spoolMaxBytes, SegmentBytes: c.segmentBytes,
+		FsyncInterval: c.fsyncInterval, MaxBackoff: c.maxBackoff,
 		Metrics: set, Logger: log,
 	})
 	if err != nil {

@@ -1,0 +1,236 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDatabase is used when a DSN names none.
+const DefaultDatabase = "firstclaim"
+
+// ParseDSN reads a ClickHouse address, clickhouse://[user[:password]@]host:port/database[?options],
+// for the native protocol (the options are clickhouse-go's: dial_timeout, compress, secure, …).
+// Without a database it is DefaultDatabase; without a port, 9000.
+func ParseDSN(dsn string) (*clickhouse.Options, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+		return nil, fmt.Errorf("ClickHouse address %q: want clickhouse://host:port/database", redact(dsn))
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		u.Path = "/" + DefaultDatabase
+	}
+	if u.Port() == "" {
+		u.Host += ":9000"
+	}
+	q := u.Query()
+	if q.Get("dial_timeout") == "" {
+		q.Set("dial_timeout", "5s")
+	}
+	if q.Get("compress") == "" {
+		q.Set("compress", "lz4")
+	}
+	u.RawQuery = q.Encode()
+	opts, err := clickhouse.ParseDSN(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("ClickHouse address %q: %w", redact(dsn), err)
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 4
+	}
+	return opts, nil
+}
+
+// redact hides a password in a DSN, for messages and logs.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if i := strings.LastIndexByte(dsn, '@'); i >= 0 {
+			return "…@" + dsn[i+1:]
+		}
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redact returns dsn with its password hidden.
+func Redact(dsn string) string { return redact(dsn) }
+
+// Connect opens a connection pool to the database a DSN names. It does not wait for the server:
+// the first use does.
+func Connect(dsn string) (driver.Conn, error) {
+	opts, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", redact(dsn), err)
+	}
+	return conn, nil
+}
+
+// ClickHouse writes batches to the event tables over the native protocol, one INSERT per table
+// with its columns named (ClickHouse 18.16 needs the list). Every attempt builds its batch afresh
+// from the sink's records: a batch whose Send failed is never sent again.
+type ClickHouse struct {
+	conn driver.Conn
+}
+
+// NewClickHouse returns a Writer over conn; the caller closes conn.
+func NewClickHouse(conn driver.Conn) *ClickHouse { return &ClickHouse{conn: conn} }
+
+const (
+	insertClicks = `INSERT INTO clicks (click_id, ts, ts_ms, link, partner_id, program, campaign, outcome,
+ claim_partner_id, claim_click_id, claim_expires_at, tampered, ip, user_agent, referer, referer_host, visitor,
+ bot, not_navigation, rate_limited, duplicate, gpc, network_param, network_click_id,
+ country, region, city, device_type, os, os_version, browser, browser_version)`
+	insertAssociations = `INSERT INTO associations (association_id, ts, ts_ms, program, account_id, partner_id,
+ click_id, link, kind, claimed_at, claim_expires_at, source, network_click_id)`
+	insertImpressions = `INSERT INTO impressions (impression_id, ts, ts_ms, link, partner_id, program, campaign,
+ ip, user_agent, referer, visitor, bot, known_link)`
+)
+
+// Write stores b: clicks, then associations, then impressions. An error leaves part of b stored;
+// the sink sends all of it again, and the tables fold the repeats (see sql/migrations).
+func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
+	if len(b.Clicks) > 0 {
+		if err := w.insert(ctx, insertClicks, len(b.Clicks), func(bt driver.Batch, i int) error {
+			c := &b.Clicks[i]
+			return bt.Append(c.ID, DateTime(c.TS), Millis(c.TS), c.Link, c.PartnerID, c.Program, c.Campaign, c.Outcome.String(),
+				c.ClaimPartnerID, c.ClaimClickID, DateTime(c.ClaimExpiresAt), u8(c.Tampered), c.StoredIP, c.UserAgent,
+				c.Referer, c.RefererHost, c.Visitor, u8(c.Bot), u8(c.NotNavigation), u8(c.RateLimited), u8(c.Duplicate),
+				u8(c.GPC), c.NetworkParam, c.NetworkClickID, c.Country, c.Region, c.City, c.DeviceType, c.OS,
+				c.OSVersion, c.Browser, c.BrowserVersion)
+		}); err != nil {
+			return fmt.Errorf("cannot insert %d clicks: %w", len(b.Clicks), err)
+		}
+	}
+	if len(b.Associations) > 0 {
+		if err := w.insert(ctx, insertAssociations, len(b.Associations), func(bt driver.Batch, i int) error {
+			a := &b.Associations[i]
+			return bt.Append(a.ID, DateTime(a.TS), Millis(a.TS), a.Program, a.AccountID, a.PartnerID, a.ClickID, a.Link,
+				a.Kind, DateTime(a.ClaimedAt), DateTime(a.ClaimExpiresAt), a.Source, a.NetworkClickID)
+		}); err != nil {
+			return fmt.Errorf("cannot insert %d associations: %w", len(b.Associations), err)
+		}
+	}
+	if len(b.Impressions) > 0 {
+		if err := w.insert(ctx, insertImpressions, len(b.Impressions), func(bt driver.Batch, i int) error {
+			m := &b.Impressions[i]
+			ip := ""
+			if m.IP.IsValid() {
+				ip = m.IP.String()
+			}
+			return bt.Append(m.ID, DateTime(m.TS), Millis(m.TS), m.Link, m.PartnerID, m.Program, m.Campaign, ip,
+				m.UserAgent, m.Referer, m.Visitor, u8(m.Bot), u8(m.Known))
+		}); err != nil {
+			return fmt.Errorf("cannot insert %d impressions: %w", len(b.Impressions), err)
+		}
+	}
+	return nil
+}
+
+func (w *ClickHouse) insert(ctx context.Context, query string, n int, row func(driver.Batch, int) error) error {
+	bt, err := w.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return classify(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := row(bt, i); err != nil {
+			// Release the pooled connection the batch holds; a row the driver cannot convert will not
+			// convert on a retry either.
+			_ = bt.Abort()
+			return Permanent(err)
+		}
+	}
+	if err := bt.Send(); err != nil {
+		_ = bt.Abort()
+		return classify(err)
+	}
+	return nil
+}
+
+// classify marks the errors a retry cannot fix: the server understood the request and refused it
+// (no such table or column, a type mismatch, bad credentials). Network errors, timeouts, and
+// overload (too many parts, memory limits) stay retryable.
+func classify(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		switch ex.Code {
+		case 16, // NO_SUCH_COLUMN_IN_TABLE
+			47,  // UNKNOWN_IDENTIFIER
+			53,  // TYPE_MISMATCH
+			60,  // UNKNOWN_TABLE
+			62,  // SYNTAX_ERROR
+			81,  // UNKNOWN_DATABASE
+			192, // UNKNOWN_USER
+			193, // WRONG_PASSWORD
+			497, // ACCESS_DENIED
+			516: // AUTHENTICATION_FAILED
+			return Permanent(err)
+		}
+	}
+	return err
+}
+
+// DateTime converts t for a DateTime column: seconds in UTC, the zero time as the epoch.
+func DateTime(t time.Time) time.Time {
+	if t.IsZero() || t.Unix() < 0 {
+		return time.Unix(0, 0).UTC()
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// Millis is the millisecond part of t, for the *_ms column beside a DateTime.
+func Millis(t time.Time) uint16 {
+	if t.IsZero() || t.Unix() < 0 {
+		return 0
+	}
+	return uint16(t.Nanosecond() / 1e6)
+}
+
+func u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// CountDistinctClicks returns the click ids in the clicks table, each counted once (the
+// clicks_count query).
+func CountDistinctClicks(ctx context.Context, conn driver.Conn) (uint64, error) {
+	var ids, rows uint64
+	if err := conn.QueryRow(ctx, Query("clicks_count")).Scan(&ids, &rows); err != nil {
+		return 0, fmt.Errorf("cannot count clicks: %w", err)
+	}
+	return ids, nil
+}
+
+var _ Writer = (*ClickHouse)(nil)
+
+// Ping checks that the server answers within ctx.
+func Ping(ctx context.Context, conn driver.Conn) error { return conn.Ping(ctx) }
+
+// DatabaseOf returns the database a DSN names (DefaultDatabase when none).
+func DatabaseOf(dsn string) (string, error) {
+	opts, err := ParseDSN(dsn)
+	if err != nil {
+		return "", err
+	}
+	return opts.Auth.Database, nil
+}
+
+// quoteIdent quotes a database or table name for SQL.
+func quoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "`", "\\`") + "`"
+}

@@ -1,0 +1,295 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestMigrateCreatesEveryTableAndIsIdempotent(t *testing.T) {
+	dsn, conn := chtest.Database(t) // migrated once already
+	res, err := sink.Migrate(ctx(t), dsn, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := sink.Migrations()
+	if len(res.Applied) != 0 || res.Version != all[len(all)-1].Version {
+		t.Fatalf("second migrate applied %d, version %d; want 0 and %d", len(res.Applied), res.Version, all[len(all)-1].Version)
+	}
+	db, _ := sink.DatabaseOf(dsn)
+	for _, table := range []string{"clicks", "impressions", "associations", "links", "accounts", "partners", "orders", "commissions", "schema_migrations"} {
+		if n := chtest.Count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, table); n != 1 {
+			t.Errorf("table %s missing", table)
+		}
+	}
+	if n := chtest.Count(t, conn, "SELECT uniqExact(version) FROM schema_migrations"); n != uint64(len(all)) {
+		t.Errorf("schema_migrations holds %d versions, want %d", n, len(all))
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM schema_migrations"); n != uint64(len(all)) {
+		t.Errorf("schema_migrations holds %d rows after two runs, want %d", n, len(all))
+	}
+}
+
+func TestMigrateNamesTheBadAddress(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"http://127.0.0.1:9000/x":             "want clickhouse://host:port/database",
+		"clickhouse://u:hunter2@/db":          "want clickhouse://host:port/database",
+		"clickhouse://127.0.0.1:1/firstclaim": "cannot create database",
+	} {
+		_, err := sink.Migrate(ctx(t), dsn, quietLog)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", dsn, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the password leaked into %q", err)
+		}
+	}
+}
+
+func sampleClick(i int, ts time.Time) firstclaim.Click {
+	return firstclaim.Click{
+		ID: firstclaim.NewIDString(ts), TS: ts, Link: fmt.Sprintf("link-%d", i%7), PartnerID: fmt.Sprintf("partner-%d", i%3),
+		Program: "affiliate", Campaign: "summer", Outcome: firstclaim.OutcomeClaimed,
+		ClaimPartnerID: fmt.Sprintf("partner-%d", i%3), ClaimExpiresAt: ts.Add(15 * 24 * time.Hour),
+		IP: netip.MustParseAddr("2001:db8::1"), StoredIP: "2001:db8::", UserAgent: "Mozilla/5.0 ünïcode",
+		Referer: "https://news.example/a?b=c", RefererHost: "news.example", Visitor: 0xfedcba9876543210,
+		GPC: i%2 == 0, NetworkParam: "irclickid", NetworkClickID: "n-" + fmt.Sprint(i),
+		Country: "DE", Region: "BE", City: "Berlin", DeviceType: "desktop", OS: "Linux", Browser: "Chrome", BrowserVersion: "126",
+	}
+}
+
+func TestClickHouseWriterStoresEveryField(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := sink.NewClickHouse(conn)
+	ts := time.Date(2026, 11, 24, 10, 11, 12, 345_000_000, time.UTC)
+	c := sampleClick(1, ts)
+	c.Tampered, c.Duplicate = true, true
+	a := firstclaim.Association{ID: "as-1", TS: ts, Program: "ambassador-2025", AccountID: "acc-1", PartnerID: "partner-1",
+		ClickID: c.ID, Link: "link-1", Kind: firstclaim.KindRegister, ClaimedAt: ts.Add(-time.Hour), ClaimExpiresAt: ts.Add(29 * 24 * time.Hour),
+		Source: "pixel", NetworkClickID: "n-1"}
+	m := firstclaim.Impression{ID: "im-1", TS: ts, Link: "link-1", PartnerID: "partner-1", Program: "affiliate", Known: true,
+		IP: netip.MustParseAddr("192.0.2.7"), Visitor: 7}
+	b := &sink.Batch{Clicks: []firstclaim.Click{c}, Associations: []firstclaim.Association{a}, Impressions: []firstclaim.Impression{m}}
+	if err := w.Write(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+
+	var got struct {
+		id, link, partner, outcome, ip, ua, refHost, netID, country, device string
+		ts, exp                                                             time.Time
+		ms                                                                  uint16
+		visitor                                                             uint64
+		tampered, dup, gpc                                                  uint8
+	}
+	err := conn.QueryRow(ctx(t), `SELECT click_id, link, partner_id, outcome, ip, user_agent, referer_host, network_click_id,
+		country, device_type, ts, claim_expires_at, ts_ms, visitor, tampered, duplicate, gpc FROM clicks`).Scan(
+		&got.id, &got.link, &got.partner, &got.outcome, &got.ip, &got.ua, &got.refHost, &got.netID, &got.country, &got.device,
+		&got.ts, &got.exp, &got.ms, &got.visitor, &got.tampered, &got.dup, &got.gpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.id != c.ID || got.link != c.Link || got.partner != c.PartnerID || got.outcome != "claimed" || got.ip != "2001:db8::" ||
+		got.ua != c.UserAgent || got.refHost != "news.example" || got.netID != "n-1" || got.country != "DE" || got.device != "desktop" ||
+		!got.ts.Equal(ts.Truncate(time.Second)) || got.ms != 345 || !got.exp.Equal(c.ClaimExpiresAt.Truncate(time.Second)) ||
+		got.visitor != c.Visitor || got.tampered != 1 || got.dup != 1 || got.gpc != 0 {
+		t.Fatalf("click read back as %+v", got)
+	}
+	var kind, account, source string
+	var claimed time.Time
+	if err := conn.QueryRow(ctx(t), "SELECT kind, account_id, source, claimed_at FROM associations WHERE association_id = 'as-1'").Scan(&kind, &account, &source, &claimed); err != nil {
+		t.Fatal(err)
+	}
+	if kind != "register" || account != "acc-1" || source != "pixel" || !claimed.Equal(a.ClaimedAt.Truncate(time.Second)) {
+		t.Fatalf("association read back as %s %s %s %s", kind, account, source, claimed)
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM impressions WHERE impression_id = 'im-1' AND known_link = 1 AND ip = '192.0.2.7'"); n != 1 {
+		t.Fatalf("impression rows: %d", n)
+	}
+}
+
+// A replay repeats a batch that had reached ClickHouse: the rows are written twice, every query
+// counts each id once, and a merge folds the repeats away.
+func TestReplayedBatchCountsOnce(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := sink.NewClickHouse(conn)
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b := &sink.Batch{}
+	for i := 0; i < 500; i++ {
+		b.Clicks = append(b.Clicks, sampleClick(i, base.Add(time.Duration(i)*time.Minute)))
+	}
+	for range 2 {
+		if err := w.Write(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM clicks"); n != 1000 {
+		t.Fatalf("rows before a merge: %d, want 1000 (both copies)", n)
+	}
+	ids, err := sink.CountDistinctClicks(ctx(t), conn)
+	if err != nil || ids != 500 {
+		t.Fatalf("distinct clicks: %d, %v; want 500", ids, err)
+	}
+	if err := conn.Exec(ctx(t), "OPTIMIZE TABLE clicks FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM clicks"); n != 500 {
+		t.Fatalf("rows after a merge: %d, want 500", n)
+	}
+}
+
+func TestClickHouseErrorsClassified(t *testing.T) {
+	// A database without the tables: the server refuses, and retrying cannot help.
+	dsn := chtest.ServerDSN(t)
+	conn, err := sink.Connect(strings.Replace(dsn, "/firstclaim", "/system", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = sink.NewClickHouse(conn).Write(ctx(t), &sink.Batch{Clicks: []firstclaim.Click{sampleClick(1, time.Now())}})
+	if err == nil || !sink.IsPermanent(err) || !strings.Contains(err.Error(), "cannot insert 1 clicks") {
+		t.Fatalf("missing table: err = %v, permanent = %v", err, sink.IsPermanent(err))
+	}
+	// Nobody listening: a retry may well help.
+	down, err := sink.Connect("clickhouse://127.0.0.1:1/firstclaim?dial_timeout=200ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	err = sink.NewClickHouse(down).Write(ctx(t), &sink.Batch{Clicks: []firstclaim.Click{sampleClick(1, time.Now())}})
+	if err == nil || sink.IsPermanent(err) {
+		t.Fatalf("server down: err = %v, permanent = %v", err, sink.IsPermanent(err))
+	}
+}
+
+// Through the whole sink: records handed over on the request path reach ClickHouse.
+func TestSinkDeliversToClickHouse(t *testing.T) {
+	_, conn := chtest.Database(t)
+	set := metrics.NewSet()
+	s, err := sink.New(sink.NewClickHouse(conn), sink.Options{BatchSize: 1000, FlushInterval: 50 * time.Millisecond,
+		Dir: t.TempDir(), Metrics: set, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	const n = 25_000
+	var buf []byte
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		c := sampleClick(i, now.Add(time.Duration(i)*time.Millisecond))
+		buf = firstclaim.AppendClick(buf[:0], &c)
+		s.Record(buf)
+	}
+	if err := s.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := sink.CountDistinctClicks(ctx(t), conn)
+	if err != nil || ids != n {
+		t.Fatalf("distinct clicks in ClickHouse: %d, %v; want %d", ids, err, n)
+	}
+	var out strings.Builder
+	set.WritePrometheus(&out)
+	for _, want := range []string{fmt.Sprintf("firstclaim_sink_sent_total %d", n), "firstclaim_sink_dropped_total 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// The schema and every query run on a current ClickHouse too (the embedded engine of
+// scripts/ch-current), not only on the 18.16 server the other tests use.
+func TestSQLRunsOnCurrentClickHouse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short skips the current-engine check")
+	}
+	root := chtest.Root(t)
+	dir := t.TempDir()
+	var files []string
+	write := func(name, text string) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	write("000_schema_migrations.sql", sink.Query("schema_migrations"))
+	for _, m := range sink.Migrations() {
+		write(fmt.Sprintf("%03d_%s.sql", m.Version, m.Name), m.SQL)
+	}
+	// A row, so the queries run over data and not only parse.
+	write("data.sql", "INSERT INTO clicks (click_id, ts, link, partner_id, outcome) VALUES ('c1', '2026-11-24 10:00:00', 'l', 'p', 'claimed');\n")
+	for _, q := range sink.QueryNames() {
+		write("q_"+q+".sql", sink.Query(q))
+	}
+	cmd := exec.Command("python3", append([]string{filepath.Join(root, "scripts", "ch-current"), "run"}, files...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ch-current: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "1\t1") {
+		t.Fatalf("clicks_count on the current engine printed:\n%s", out)
+	}
+}
+
+func BenchmarkClickHouse(b *testing.B) {
+	_, conn := chtest.Database(b)
+	const rows = 10_000
+	now := time.Now()
+	clicks := make([]firstclaim.Click, rows)
+	for i := range clicks {
+		clicks[i] = sampleClick(i, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	// Baseline: the driver alone, one prepared batch of the same rows.
+	b.Run("driver", func(b *testing.B) {
+		w := sink.NewClickHouse(conn)
+		batch := &sink.Batch{Clicks: clicks}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := w.Write(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+	})
+	// The whole sink: encode on the request path, queue, batch, decode, insert.
+	b.Run("sink", func(b *testing.B) {
+		s, err := sink.New(sink.NewClickHouse(conn), sink.Options{BatchSize: rows, Dir: b.TempDir(), Logger: quietLog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Start()
+		var buf []byte
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for j := range clicks {
+				buf = firstclaim.AppendClick(buf[:0], &clicks[j])
+				s.Record(buf)
+			}
+		}
+		if err := s.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
