@@ -36,8 +36,10 @@ type commandInfo struct {
 }
 
 var commands = map[string]commandInfo{
-	"serve":   {"run the redirector (public and admin listeners)", func() command { return &serveCmd{} }},
-	"migrate": {"create or upgrade the ClickHouse database and tables", func() command { return &migrateCmd{} }},
+	"serve":     {"run the redirector (public and admin listeners)", func() command { return &serveCmd{} }},
+	"migrate":   {"create or upgrade the ClickHouse database and tables", func() command { return &migrateCmd{} }},
+	"import":    {"load accounts, partners, orders or associations from CSV or NDJSON into ClickHouse", func() command { return &importCmd{} }},
+	"attribute": {"compute commission lines for a program (from ClickHouse or a folder of files)", func() command { return &attributeCmd{} }},
 }
 
 func main() {
@@ -67,12 +69,16 @@ func run(ctx context.Context, args []string, env *environment) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cmd.flags(fs)
-	if err := parseConfig(fs, args[1:], env.getenv); err != nil {
+	withArgs, takesArgs := cmd.(interface{ setArgs([]string) })
+	if err := parseConfig(fs, args[1:], env.getenv, takesArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		fmt.Fprintf(env.stderr, "firstclaim %s: %v\n", args[0], err)
 		return 2
+	}
+	if takesArgs {
+		withArgs.setArgs(fs.Args())
 	}
 	logger, err := newLogger(env.stderr, *logFormat, *logLevel)
 	if err != nil {
