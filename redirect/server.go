@@ -48,6 +48,8 @@ type Options struct {
 	// behind one load balancer share it so their visitors agree.
 	VisitorKey [16]byte
 
+	Associations AssociationOptions
+
 	Metrics *metrics.Set
 	Logger  *slog.Logger
 	Now     func() time.Time // default time.Now
@@ -72,6 +74,7 @@ type Server struct {
 	tampered *metrics.Counter
 	latency  *metrics.PrometheusHistogram
 	notFound *metrics.Counter
+	assoc    *assocMetrics
 }
 
 // scratch is the per-request working memory, pooled so that a warm request allocates nothing.
@@ -125,6 +128,10 @@ func New(opts Options) (*Server, error) {
 	s.notFound = m.NewCounter("firstclaim_not_found_total")
 	s.latency = m.NewPrometheusHistogramExt("firstclaim_redirect_duration_seconds",
 		[]float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3})
+	s.assoc = newAssocMetrics(m)
+	if s.opts.Associations.PixelMaxAge <= 0 {
+		s.opts.Associations.PixelMaxAge = 10 * time.Minute
+	}
 	s.ready.Store(true)
 	return s, nil
 }
@@ -150,6 +157,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	switch {
 	case len(path) > 3 && path[1] == 'r' && path[2] == '/' && path[0] == '/':
 		s.redirect(ctx, path[3:])
+	case bytes.Equal(path, pathAssocPixel):
+		s.assocPixel(ctx)
+	case bytes.Equal(path, pathAssocAPI):
+		s.assocAPI(ctx)
 	case bytes.Equal(path, pathHealth):
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")

@@ -52,6 +52,8 @@ type serveCmd struct {
 	segmentBytes        int64
 	maxBackoff          time.Duration
 	clickhouse          string
+	pixelSecret         string
+	associationToken    string
 	shutdownTimeout     time.Duration
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
@@ -86,6 +88,8 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.segmentBytes, "spool-segment-bytes", 32<<20, "size of one spool segment file in bytes")
 	fs.DurationVar(&c.maxBackoff, "retry-max-backoff", 30*time.Second, "longest wait between attempts to write to a failing store")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` for events, clickhouse://[user:password@]host:port/database (native protocol); without it events go to --clicks")
+	fs.StringVar(&c.pixelSecret, "pixel-secret", "", "secret shared with the merchant to sign association pixels (16+ bytes); without it the pixel records nothing")
+	fs.StringVar(&c.associationToken, "association-token", "", "bearer token of POST /v1/associations (server-to-server); without it the API answers 403")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
 }
 
@@ -159,6 +163,9 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	if err != nil {
 		return nil, fmt.Errorf("--bot-networks: %w", err)
 	}
+	if c.pixelSecret != "" && len(c.pixelSecret) < 16 {
+		return nil, fmt.Errorf("--pixel-secret is %d bytes; use at least 16 (openssl rand -hex 32)", len(c.pixelSecret))
+	}
 	progs, err := attribution.LoadPrograms(c.programs)
 	if err != nil {
 		return nil, err
@@ -213,8 +220,9 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		Bots:           enrich.NewBots(0, splitList(c.humanAgents)),
 		TrustedProxies: trusted, BotNetworks: botNets, HonorGPC: c.honorGPC,
 		ClaimLimit: c.claimLimit, ClaimLimitWindow: c.claimLimitWindow,
-		VisitorKey: visitorKey(keys),
-		Metrics:    set, Logger: log,
+		VisitorKey:   visitorKey(keys),
+		Associations: redirect.AssociationOptions{PixelSecret: []byte(c.pixelSecret), Token: c.associationToken},
+		Metrics:      set, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,177 @@
+package redirect
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var pixelSecret = []byte("merchant-shared-secret-0123456789abcdef")
+
+func assocHarness(t *testing.T) *harness {
+	h := newHarness(t, func(o *Options) {
+		o.Associations = AssociationOptions{PixelSecret: pixelSecret, Token: "s2s-token"}
+	})
+	h.serve(t)
+	return h
+}
+
+// claimOf clicks a link like a browser and returns the claim cookie it set (name=value).
+func (h *harness) claimOf(t *testing.T, code string) string {
+	t.Helper()
+	resp := h.get(t, "GET", "/r/"+code, nil)
+	cs := setCookies(resp)
+	if len(cs) != 1 {
+		t.Fatalf("/r/%s set %d cookies", code, len(cs))
+	}
+	return cookieValue(cs[0])
+}
+
+func pixelURL(account, kind string, ts time.Time, secret []byte) string {
+	sec := strconv.FormatInt(ts.Unix(), 10)
+	q := url.Values{"account": {account}, "kind": {kind}, "ts": {sec}, "sig": {PixelSignature(secret, account, kind, sec)}}
+	return "/px/assoc.gif?" + q.Encode()
+}
+
+func (h *harness) assocCount() int {
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	return len(h.rec.assocs)
+}
+
+func TestAssociationPixel(t *testing.T) {
+	h := assocHarness(t)
+	claim := h.claimOf(t, "a1") // partner-a claims the visitor for the affiliate program
+	now := h.clock.now()
+
+	resp := h.get(t, "GET", pixelURL("acct-1", "register", now, pixelSecret), map[string]string{"Cookie": claim, "Sec-Fetch-Dest": "image"})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || !strings.Contains(resp.Header.Get("Cache-Control"), "no-store") {
+		t.Fatalf("pixel answered %d %v", resp.StatusCode, resp.Header)
+	}
+	if h.assocCount() != 1 {
+		t.Fatalf("%d associations recorded", h.assocCount())
+	}
+	a := h.rec.assocs[0]
+	if a.AccountID != "acct-1" || a.Kind != "register" || a.PartnerID != "partner-a" || a.Program != "affiliate" || a.Source != "pixel" ||
+		a.ClickID == "" || !a.ClaimedAt.Equal(now.Truncate(time.Second)) || a.ID == "" {
+		t.Fatalf("association %+v", a)
+	}
+	// The same pixel loaded again (a reload) is the same association.
+	h.get(t, "GET", pixelURL("acct-1", "register", now, pixelSecret), map[string]string{"Cookie": claim})
+	if h.rec.assocs[1].ID != a.ID {
+		t.Fatalf("a reload made a new id: %s, %s", a.ID, h.rec.assocs[1].ID)
+	}
+
+	// Whatever goes wrong, the answer is the GIF and nothing is recorded, only counted.
+	forged := strings.Replace(claim, ".", ".x", 1)
+	bad := map[string]struct {
+		path   string
+		cookie string
+	}{
+		"unsigned":      {"/px/assoc.gif?account=acct-2&kind=login&ts=" + strconv.FormatInt(now.Unix(), 10), claim},
+		"bad_signature": {pixelURL("acct-2", "login", now, []byte("not-the-merchant's-secret-at-all!!!")), claim},
+		"stale":         {pixelURL("acct-2", "login", now.Add(-time.Hour), pixelSecret), claim},
+		"bad_request":   {pixelURL("acct-2", "signup", now, pixelSecret), claim},
+		"forged_cookie": {pixelURL("acct-2", "login", now, pixelSecret), forged},
+		"no_claim":      {pixelURL("acct-2", "login", now, pixelSecret), ""},
+	}
+	for reason, tc := range bad {
+		before := h.assocCount()
+		resp := h.get(t, "GET", tc.path, map[string]string{"Cookie": tc.cookie})
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" {
+			t.Errorf("%s: pixel answered %d", reason, resp.StatusCode)
+		}
+		if h.assocCount() != before {
+			t.Errorf("%s: an association was recorded", reason)
+		}
+		if got := h.srv.opts.Metrics; !strings.Contains(metricsText(got), fmt.Sprintf(`firstclaim_association_rejections_total{source="pixel",reason="%s"} 1`, reason)) {
+			t.Errorf("%s: rejection not counted", reason)
+		}
+	}
+	// Expired claim: a month later the cookie no longer protects anyone.
+	h.clock.add(16 * 24 * time.Hour)
+	before := h.assocCount()
+	h.get(t, "GET", pixelURL("acct-3", "login", h.clock.now(), pixelSecret), map[string]string{"Cookie": claim})
+	if h.assocCount() != before {
+		t.Fatal("an expired claim made an association")
+	}
+}
+
+func TestAssociationAPI(t *testing.T) {
+	h := assocHarness(t)
+	claim := h.claimOf(t, "amb") // partner-c, ambassador-2025
+	_, value, _ := strings.Cut(claim, "=")
+	post := func(token, body string) (int, map[string]string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", h.addr+"/v1/associations", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var out map[string]string
+		json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	body := func(m map[string]string) string { b, _ := json.Marshal(m); return string(b) }
+
+	code, out := post("s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "acct-9", "kind": "login", "cookie": value}))
+	if code != 202 || out["association_id"] == "" || h.assocCount() != 1 {
+		t.Fatalf("with the cookie: %d %v", code, out)
+	}
+	if a := h.rec.assocs[0]; a.PartnerID != "partner-c" || a.Source != "s2s" || a.Kind != "login" {
+		t.Fatalf("association %+v", a)
+	}
+	code, out = post("s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "acct-10", "kind": "register", "click_id": "0190-abc"}))
+	if code != 202 || h.assocCount() != 2 || h.rec.assocs[1].ClickID != "0190-abc" || h.rec.assocs[1].PartnerID != "" {
+		t.Fatalf("with a click id: %d %v %+v", code, out, h.rec.assocs)
+	}
+	for _, tc := range []struct {
+		token, body string
+		status      int
+		want        string
+	}{
+		{"", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value}), 401, "bearer token"},
+		{"wrong", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value}), 401, "bearer token"},
+		{"s2s-token", `{"program": "ambassador-2025", "acount": "x"}`, 400, `unknown field "acount"`},
+		{"s2s-token", body(map[string]string{"program": "nope", "account_id": "x", "kind": "login", "cookie": value}), 400, `program "nope" is not configured`},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "visit", "cookie": value}), 400, `kind "visit"`},
+		{"s2s-token", body(map[string]string{"program": "affiliate", "account_id": "x", "kind": "login", "cookie": value}), 422, "does not verify for program affiliate"},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login"}), 400, "claim cookie"},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value, "ts": "2026-02-01T00:00:00Z"}), 422, "not live"},
+	} {
+		code, out := post(tc.token, tc.body)
+		if code != tc.status || !strings.Contains(out["error"], tc.want) {
+			t.Errorf("%s: %d %v; want %d %q", tc.body, code, out, tc.status, tc.want)
+		}
+	}
+	if h.assocCount() != 2 {
+		t.Fatalf("refused calls recorded associations: %d", h.assocCount())
+	}
+	// Without a configured token the API is off.
+	off := newHarness(t, nil)
+	off.serve(t)
+	req, _ := http.NewRequest("POST", off.addr+"/v1/associations", bytes.NewReader(nil))
+	req.Header.Set("Authorization", "Bearer ")
+	resp, _ := client.Do(req)
+	if resp.StatusCode != 403 {
+		t.Fatalf("API without a token: %d", resp.StatusCode)
+	}
+}
+
+func metricsText(set interface{ WritePrometheus(io.Writer) }) string {
+	var b bytes.Buffer
+	set.WritePrometheus(&b)
+	return b.String()
+}
