@@ -19,6 +19,7 @@ bench: ## side-by-side benchmarks (see bench/README.md)
 fuzz: ## run each fuzzer for a while
 	go test -run XXX -fuzz FuzzVerify -fuzztime 60s ./cookie/
 	go test -run XXX -fuzz FuzzLinkCode -fuzztime 60s ./redirect/
+	go test -run XXX -fuzz FuzzReadOrders -fuzztime 60s ./attribution/
 
 clean:
 	rm -rf bin
