@@ -83,6 +83,18 @@ func Load(ctx context.Context, conn driver.Conn, p *Program, asOf time.Time, pro
 		return nil, err
 	}
 
+	// Products, categories and the like repeat on every row: keep one copy of each, so a million
+	// orders do not hold five million small strings.
+	pool := map[string]string{}
+	intern := func(ps ...*string) {
+		for _, p := range ps {
+			if v, ok := pool[*p]; ok {
+				*p = v
+			} else if len(pool) < 100_000 {
+				pool[*p] = *p
+			}
+		}
+	}
 	progress("reading orders")
 	if rows, err = conn.Query(ctx, Query("orders"), asOfDT); err != nil {
 		return nil, fmt.Errorf("cannot read orders: %w", err)
@@ -96,6 +108,7 @@ func Load(ctx context.Context, conn driver.Conn, p *Program, asOf time.Time, pro
 			return nil, fmt.Errorf("cannot read orders: %w", err)
 		}
 		o.TS, o.RefundedAt = fromDateTime(o.TS, ms), fromDateTime(o.RefundedAt, 0)
+		intern(&o.Product, &o.Category, &o.Billing, &o.Kind, &o.Currency)
 		if len(in.Orders)%100_000 == 0 && len(in.Orders) > 0 {
 			progress(fmt.Sprintf("reading orders: %d", len(in.Orders)))
 		}
@@ -118,6 +131,7 @@ func Load(ctx context.Context, conn driver.Conn, p *Program, asOf time.Time, pro
 			return nil, fmt.Errorf("cannot read associations: %w", err)
 		}
 		a.TS, a.ClaimedAt = fromDateTime(a.TS, ms), fromDateTime(a.ClaimedAt, 0)
+		intern(&a.Kind, &a.PartnerID)
 		in.Associations = append(in.Associations, a)
 	}
 	if err := closeRows(rows, "associations"); err != nil {
@@ -167,11 +181,20 @@ func b8(b bool) uint8 {
 
 // SaveLines writes a run's lines to the commissions table. Each line is keyed by (program, line,
 // ref) and versioned by computedAt, so the newest run is the line's current state and running the
-// job again replaces lines instead of adding them.
+// job again replaces lines instead of adding them. Lines go in INSERTs of saveChunk rows, which keeps
+// the client's memory flat; a run cut off between two is repaired by running it again.
 func SaveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, computedAt time.Time) error {
-	if len(lines) == 0 {
-		return nil
+	for start := 0; start < len(lines); start += saveChunk {
+		if err := saveLines(ctx, conn, lines[start:min(start+saveChunk, len(lines))], asOf, computedAt); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+const saveChunk = 100_000
+
+func saveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, computedAt time.Time) error {
 	bt, err := conn.PrepareBatch(ctx, `INSERT INTO commissions (program, partner_id, line, ref, account_id, status, reason,
  currency, base, rate, commission, payable_on, as_of, computed_at)`)
 	if err != nil {

@@ -46,15 +46,21 @@ func (b *binding) covers(t time.Time) bool {
 	return !t.Before(b.start) && (b.forever || t.Before(b.end))
 }
 
+// acct is an account with its identity key computed once.
+type acct struct {
+	*Account
+	identity string
+}
+
 type engine struct {
 	p      *Program
 	asOf   time.Time
 	window time.Duration
 	review time.Duration
 
-	accounts map[string]*Account
+	accounts map[string]*acct
 	partners map[string][]Partner
-	orders   []Order // known at asOf, by (ts, id)
+	orders   []*Order // known at asOf, by (ts, id); pointers into the input, which is never changed
 	bindings map[string][]binding
 	regs     map[string]Association // each account's first register association (live claim or not)
 
@@ -67,7 +73,7 @@ type engine struct {
 func newEngine(p *Program, in *Input, asOf time.Time) (*engine, error) {
 	e := &engine{
 		p: p, asOf: asOf, window: p.Window(), review: time.Duration(p.Rules.ReviewDays) * Day,
-		accounts: map[string]*Account{}, partners: map[string][]Partner{},
+		accounts: make(map[string]*acct, len(in.Accounts)), partners: map[string][]Partner{},
 		bindings: map[string][]binding{}, regs: map[string]Association{}, paid: map[string][]*Order{},
 	}
 	var err error
@@ -82,21 +88,30 @@ func newEngine(p *Program, in *Input, asOf time.Time) (*engine, error) {
 		return nil, fmt.Errorf("program %q: customer_cap: %w", p.Name, err)
 	}
 	for i := range in.Accounts {
-		e.accounts[in.Accounts[i].ID] = &in.Accounts[i]
+		a := &in.Accounts[i]
+		id := "a:" + a.ID
+		if a.IdentityID != "" {
+			id = "i:" + a.IdentityID
+		}
+		e.accounts[a.ID] = &acct{Account: a, identity: id}
 	}
 	for _, pt := range in.Partners {
 		e.partners[pt.ID] = append(e.partners[pt.ID], pt)
 	}
-	for _, o := range in.Orders {
-		if !o.TS.After(asOf) {
-			e.orders = append(e.orders, o)
+	e.orders = make([]*Order, 0, len(in.Orders))
+	for i := range in.Orders {
+		if !in.Orders[i].TS.After(asOf) {
+			e.orders = append(e.orders, &in.Orders[i])
 		}
 	}
-	slices.SortFunc(e.orders, func(a, b Order) int {
+	slices.SortFunc(e.orders, func(a, b *Order) int {
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.ID, b.ID))
 	})
-	for i := range e.orders {
-		o := &e.orders[i]
+	for _, o := range e.orders {
+		if _, ok := e.accounts[o.AccountID]; !ok {
+			// An order of an account the accounts file does not list: its own identity.
+			e.accounts[o.AccountID] = &acct{Account: &Account{ID: o.AccountID, Type: AccountPersonal}, identity: "a:" + o.AccountID}
+		}
 		if o.Amount-o.Voucher > 0 {
 			id := e.identity(o.AccountID)
 			e.paid[id] = append(e.paid[id], o)
@@ -115,8 +130,8 @@ func amountOrZero(s, currency string) (int64, error) {
 
 // identity is the person behind an account: its identity id, or the account itself.
 func (e *engine) identity(account string) string {
-	if a := e.accounts[account]; a != nil && a.IdentityID != "" {
-		return "i:" + a.IdentityID
+	if a := e.accounts[account]; a != nil {
+		return a.identity
 	}
 	return "a:" + account
 }
@@ -154,13 +169,13 @@ func (e *engine) partnerFor(partner, month string) (Partner, bool) {
 // binds the account for the window; while it is bound, others (any partner's) change nothing;
 // after it lapses, the next live association binds it afresh (R2.2).
 func (e *engine) bind(all []Association) {
-	var as []Association
-	for _, a := range all {
-		if a.Program == e.p.Name && !a.TS.After(e.asOf) {
+	var as []*Association
+	for i := range all {
+		if a := &all[i]; a.Program == e.p.Name && !a.TS.After(e.asOf) {
 			as = append(as, a)
 		}
 	}
-	slices.SortFunc(as, func(a, b Association) int {
+	slices.SortFunc(as, func(a, b *Association) int {
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.ClickID, b.ClickID), cmp.Compare(a.PartnerID, b.PartnerID),
 			cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.AccountID, b.AccountID))
 	})
@@ -168,7 +183,7 @@ func (e *engine) bind(all []Association) {
 	for _, a := range as {
 		if a.Kind == "register" {
 			if _, ok := e.regs[a.AccountID]; !ok {
-				e.regs[a.AccountID] = a
+				e.regs[a.AccountID] = *a
 			}
 		}
 		if !e.claimLive(a) {
@@ -192,7 +207,7 @@ func (e *engine) bind(all []Association) {
 }
 
 // claimLive reports whether the cookie claim an association carries was live when it was made.
-func (e *engine) claimLive(a Association) bool {
+func (e *engine) claimLive(a *Association) bool {
 	if a.ClaimedAt.IsZero() || a.PartnerID == "" {
 		return false
 	}
@@ -286,6 +301,7 @@ func (e *engine) excludedAccount(account string) bool {
 	if a == nil {
 		return false
 	}
+
 	switch a.Type {
 	case AccountEnterpriseSub, AccountReseller, AccountContract:
 		return true
@@ -333,7 +349,6 @@ func (e *engine) refundAfterReview(o *Order) int64 {
 // orderLines writes one order line per order (and a clawback line per refund after the review period)
 // for the programs that pay on orders.
 func (e *engine) orderLines() []Line {
-	var lines []Line
 	// ambassador-2025: per binding, whether its customer was new at the claim's start (R4), and the
 	// products whose first order fell inside it.
 	type claimState struct {
@@ -344,8 +359,8 @@ func (e *engine) orderLines() []Line {
 	}
 	states := map[*binding]*claimState{}
 	paidTotal := map[string]int64{} // commission per account, for customer_cap
-	for i := range e.orders {
-		o := &e.orders[i]
+	lines := make([]Line, 0, len(e.orders))
+	for _, o := range e.orders {
 		l := Line{Program: e.p.Name, Line: LineOrder, Ref: o.ID, AccountID: o.AccountID, Currency: o.Currency}
 		paidAmount := max(o.Amount-o.Voucher, 0)
 		l.Base = max(paidAmount-e.refundInReview(o), 0)
@@ -486,7 +501,7 @@ func (e *engine) leads() []Line {
 			Base: 1, BaseCount: true, Currency: e.p.Rules.Currency}
 		id := e.identity(acc)
 		switch {
-		case !e.claimLive(a):
+		case !e.claimLive(&a):
 			l.Reason = ReasonOutsideWindow
 		case e.partnerIdentity(a.PartnerID) != "" && e.partnerIdentity(a.PartnerID) == id:
 			l.Reason = ReasonSamePerson

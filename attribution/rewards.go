@@ -31,8 +31,7 @@ func (e *engine) credits() []Line {
 		return cmp.Or(e.regs[a].TS.Compare(e.regs[b].TS), cmp.Compare(a, b))
 	})
 	byAccount := map[string][]*Order{}
-	for i := range e.orders {
-		o := &e.orders[i]
+	for _, o := range e.orders {
 		byAccount[o.AccountID] = append(byAccount[o.AccountID], o)
 	}
 	referred := map[string]bool{} // identities already referred
@@ -43,7 +42,7 @@ func (e *engine) credits() []Line {
 		baseLine := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/base", AccountID: acc, Currency: cur}
 		var reason string
 		switch {
-		case !e.claimLive(reg):
+		case !e.claimLive(&reg):
 			reason = ReasonOutsideWindow
 		case e.partnerIdentity(reg.PartnerID) != "" && e.partnerIdentity(reg.PartnerID) == id:
 			reason = ReasonSamePerson
@@ -117,8 +116,7 @@ func (e *engine) tiers() []Line {
 	minBase, _ := ParseAmount(c.MinBase, cur)
 	payout, _ := time.Parse(time.DateOnly, c.Payout)
 	counted := map[string]map[string]bool{} // partner -> identities
-	for i := range e.orders {
-		o := &e.orders[i]
+	for _, o := range e.orders {
 		if o.TS.Before(c.Start) || !o.TS.Before(c.End) {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type attributeCmd struct {
 	clickhouse string
 	out        string
 	progress   string
+	cpuProfile string
+	memProfile string
 }
 
 func (c *attributeCmd) flags(fs *flag.FlagSet) {
@@ -34,6 +37,8 @@ func (c *attributeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.input, "input", "", "read the offline contract's files from this `folder` instead of ClickHouse, and print the lines")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` to read from and write the commissions table to")
 	fs.StringVar(&c.out, "out", "", "also write the lines to this `file`: .csv, or NDJSON otherwise")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile at the end of the run to this `file`")
 	fs.StringVar(&c.progress, "progress", "auto", "show progress on standard error: auto (on a terminal), always or never")
 }
 
@@ -59,6 +64,25 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 			return fmt.Errorf("--as-of %q: want an RFC 3339 time such as 2026-11-24T00:00:00Z", c.asOf)
 		}
 		asOf = asOf.UTC()
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if c.memProfile != "" {
+		defer func() {
+			if f, err := os.Create(c.memProfile); err == nil {
+				pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}()
 	}
 	prog := newProgress(env.stderr, c.progress)
 	defer prog.done()

@@ -38,6 +38,11 @@ func TestAttributeInputPrintsTheContract(t *testing.T) {
 	if err != nil || len(recs) != 1+strings.Count(string(want), "\n") || recs[0][0] != "program" || recs[4][2] != "clawback" || recs[4][9] != "-135.00" {
 		t.Fatalf("CSV: %v %v", recs, err)
 	}
+	// On a terminal (forced here) the run shows where it is.
+	if code, _, stderr := runCmd(t, "attribute", "--program", "ambassador-2025", "--as-of", "2026-06-01T00:00:00Z", "--input", dir,
+		"--progress", "always"); code != 0 || !strings.Contains(stderr, "attributing 6 orders") || !strings.Contains(stderr, "done") {
+		t.Fatalf("progress: exit %d, stderr %q", code, stderr)
+	}
 	// Mistakes are named.
 	for _, tc := range []struct {
 		args []string

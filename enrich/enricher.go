@@ -1,0 +1,194 @@
+package enrich
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/dchest/siphash"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+// IP storage modes: how much of the visitor's address is kept in the click records.
+const (
+	IPFull     = "full"     // as received
+	IPTruncate = "truncate" // the /24 of IPv4, the /48 of IPv6 (default)
+	IPHash     = "hash"     // a keyed hash, its key changed every UTC day: counts repeat visits within a day, links nothing across days
+	IPNone     = "none"     // nothing
+)
+
+// ParseIPMode checks an IP storage mode.
+func ParseIPMode(s string) (string, error) {
+	switch s {
+	case IPFull, IPTruncate, IPHash, IPNone:
+		return s, nil
+	}
+	return "", fmt.Errorf("IP mode %q: want full, truncate, hash or none", s)
+}
+
+// Options configure an Enricher.
+type Options struct {
+	Geo             *Geo     // nil: no geography
+	Devices         *Devices // nil: a new cache
+	IPMode          string   // default truncate
+	HashKey         []byte   // secret of the hash mode's daily keys
+	DuplicateWindow time.Duration
+	Metrics         *metrics.Set
+}
+
+// Enricher fills the derived fields of a batch's clicks (sink.Enricher): the stored address after
+// the privacy mode, the referring host, geography, device, and the duplicate flag (the same
+// visitor on the same link inside DuplicateWindow, default 1 hour). It runs on the sink's worker,
+// off the visitor's time. Duplicates are judged per redirector process; a restart forgets the
+// clicks it saw.
+type Enricher struct {
+	opts Options
+	geo  *Geo
+	dev  *Devices
+
+	mu   sync.Mutex
+	seen *lru.Cache[dupKey, dupSeen]
+	day  int64
+	k0   uint64
+	k1   uint64
+
+	geoFound, geoMissing, duplicates *metrics.Counter
+}
+
+type dupKey struct {
+	visitor uint64
+	link    string
+}
+
+type dupSeen struct {
+	ts time.Time
+	id string
+}
+
+// NewEnricher returns an Enricher.
+func NewEnricher(opts Options) (*Enricher, error) {
+	if opts.IPMode == "" {
+		opts.IPMode = IPTruncate
+	}
+	if _, err := ParseIPMode(opts.IPMode); err != nil {
+		return nil, err
+	}
+	if opts.IPMode == IPHash && len(opts.HashKey) < 16 {
+		return nil, fmt.Errorf("IP mode hash needs a key of 16 bytes or more")
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = time.Hour
+	}
+	if opts.Devices == nil {
+		opts.Devices = NewDevices(0)
+	}
+	if opts.Geo == nil {
+		opts.Geo, _ = OpenGeo("", nil)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	seen, _ := lru.New[dupKey, dupSeen](500_000)
+	m := opts.Metrics
+	return &Enricher{
+		opts: opts, geo: opts.Geo, dev: opts.Devices, seen: seen, day: -1,
+		geoFound:   m.NewCounter(`firstclaim_enrich_geo_total{result="found"}`),
+		geoMissing: m.NewCounter(`firstclaim_enrich_geo_total{result="unknown"}`),
+		duplicates: m.NewCounter("firstclaim_clicks_duplicate_total"),
+	}, nil
+}
+
+// Enrich implements sink.Enricher.
+func (e *Enricher) Enrich(b *sink.Batch) {
+	for i := range b.Clicks {
+		c := &b.Clicks[i]
+		c.StoredIP = e.storeIP(c.IP, c.TS)
+		c.RefererHost = firstclaim.HostOf(c.Referer)
+		if c.IP.IsValid() {
+			p := e.geo.Lookup(c.IP)
+			c.Country, c.Region, c.City = p.Country, p.Region, p.City
+			if p.Country != "" {
+				e.geoFound.Inc()
+			} else {
+				e.geoMissing.Inc()
+			}
+		}
+		d := e.dev.Parse(c.UserAgent)
+		c.DeviceType, c.OS, c.OSVersion, c.Browser, c.BrowserVersion = d.Type, d.OS, d.OSVersion, d.Browser, d.BrowserVersion
+		if c.Link != "" && c.Outcome != firstclaim.OutcomeUnknownLink && e.duplicate(c) {
+			c.Duplicate = true
+			e.duplicates.Inc()
+		}
+	}
+	for i := range b.Impressions {
+		m := &b.Impressions[i]
+		m.StoredIP = e.storeIP(m.IP, m.TS)
+	}
+}
+
+// duplicate reports whether the visitor clicked the link within the window before c. A click seen
+// again (a batch replayed after a failed write) is not a duplicate of itself.
+func (e *Enricher) duplicate(c *firstclaim.Click) bool {
+	k := dupKey{c.Visitor, c.Link}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev, ok := e.seen.Get(k)
+	if ok && prev.id == c.ID {
+		return false
+	}
+	if ok && c.TS.Before(prev.ts) {
+		return false // an older click replayed late: judged when it was first seen
+	}
+	e.seen.Add(k, dupSeen{ts: c.TS, id: c.ID})
+	return ok && c.TS.Sub(prev.ts) < e.opts.DuplicateWindow
+}
+
+// storeIP applies the IP storage mode.
+func (e *Enricher) storeIP(ip netip.Addr, ts time.Time) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap()
+	switch e.opts.IPMode {
+	case IPFull:
+		return ip.String()
+	case IPNone:
+		return ""
+	case IPHash:
+		k0, k1 := e.dayKey(ts)
+		b := ip.As16()
+		return "h:" + strconv.FormatUint(siphash.Hash(k0, k1, b[:]), 16)
+	}
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, _ := ip.Prefix(bits)
+	return p.Addr().String()
+}
+
+// dayKey is the hash mode's key for the UTC day of ts, derived from the secret: rotating daily,
+// and the same on every redirector that shares the secret.
+func (e *Enricher) dayKey(ts time.Time) (uint64, uint64) {
+	day := ts.UTC().Unix() / 86400
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if day != e.day {
+		m := hmac.New(sha256.New, e.opts.HashKey)
+		fmt.Fprintf(m, "firstclaim ip salt %d", day)
+		sum := m.Sum(nil)
+		e.k0, e.k1, e.day = binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16]), day
+	}
+	return e.k0, e.k1
+}
+
+var _ sink.Enricher = (*Enricher)(nil)
