@@ -142,6 +142,8 @@ type Impression struct {
 	Visitor   uint64
 	Bot       bool
 	Known     bool // the link code exists
+
+	StoredIP string // the address as stored after the privacy mode; derived off the request path, never encoded
 }
 
 // HostOf returns the lower-cased host of an absolute URL such as a Referer, or "" when it has none.

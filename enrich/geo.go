@@ -18,7 +18,8 @@ import (
 type Geo struct {
 	path string
 	db   atomic.Pointer[geoip2.Reader]
-	mod  time.Time
+	mod  time.Time // of the file in use
+	bad  time.Time // of the last file refused, so it is reported once
 	log  *slog.Logger
 }
 
@@ -48,7 +49,13 @@ func (g *Geo) load() error {
 	if err != nil {
 		return fmt.Errorf("cannot open geography database: %w", err)
 	}
-	db, err := geoip2.Open(g.path)
+	// Read into memory rather than mapped: a file replaced in place (not renamed over) must not
+	// change under lookups in flight.
+	data, err := os.ReadFile(g.path)
+	if err != nil {
+		return fmt.Errorf("cannot open geography database: %w", err)
+	}
+	db, err := geoip2.OpenBytes(data)
 	if err != nil {
 		return fmt.Errorf("cannot open geography database %q: %w", g.path, err)
 	}
@@ -79,10 +86,11 @@ func (g *Geo) Watch(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		fi, err := os.Stat(g.path)
-		if err != nil || fi.ModTime().Equal(g.mod) {
+		if err != nil || fi.ModTime().Equal(g.mod) || fi.ModTime().Equal(g.bad) {
 			continue
 		}
 		if err := g.load(); err != nil {
+			g.bad = fi.ModTime()
 			g.log.Error("geography database refused; the previous one stays in use", "err", err)
 			continue
 		}

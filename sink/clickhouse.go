@@ -127,11 +127,7 @@ func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
 	if len(b.Impressions) > 0 {
 		if err := w.insert(ctx, insertImpressions, len(b.Impressions), func(bt driver.Batch, i int) error {
 			m := &b.Impressions[i]
-			ip := ""
-			if m.IP.IsValid() {
-				ip = m.IP.String()
-			}
-			return bt.Append(m.ID, DateTime(m.TS), Millis(m.TS), m.Link, m.PartnerID, m.Program, m.Campaign, ip,
+			return bt.Append(m.ID, DateTime(m.TS), Millis(m.TS), m.Link, m.PartnerID, m.Program, m.Campaign, m.StoredIP,
 				m.UserAgent, m.Referer, m.Visitor, u8(m.Bot), u8(m.Known))
 		}); err != nil {
 			return fmt.Errorf("cannot insert %d impressions: %w", len(b.Impressions), err)

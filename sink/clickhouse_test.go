@@ -89,7 +89,7 @@ func TestClickHouseWriterStoresEveryField(t *testing.T) {
 	a := firstclaim.Association{ID: "as-1", TS: ts, Program: "ambassador-2025", AccountID: "acc-1", PartnerID: "partner-1",
 		ClickID: c.ID, Link: "link-1", Kind: firstclaim.KindRegister, ClaimedAt: ts.Add(-time.Hour), ClaimExpiresAt: ts.Add(29 * 24 * time.Hour),
 		Source: "pixel", NetworkClickID: "n-1"}
-	m := firstclaim.Impression{ID: "im-1", TS: ts, Link: "link-1", PartnerID: "partner-1", Program: "affiliate", Known: true,
+	m := firstclaim.Impression{ID: "im-1", TS: ts, Link: "link-1", PartnerID: "partner-1", Program: "affiliate", Known: true, StoredIP: "192.0.2.7",
 		IP: netip.MustParseAddr("192.0.2.7"), Visitor: 7}
 	b := &sink.Batch{Clicks: []firstclaim.Click{c}, Associations: []firstclaim.Association{a}, Impressions: []firstclaim.Impression{m}}
 	if err := w.Write(ctx(t), b); err != nil {
@@ -239,8 +239,16 @@ func TestSQLRunsOnCurrentClickHouse(t *testing.T) {
 	}
 	// A row, so the queries run over data and not only parse.
 	write("data.sql", "INSERT INTO clicks (click_id, ts, link, partner_id, outcome) VALUES ('c1', '2026-11-24 10:00:00', 'l', 'p', 'claimed');\n")
+	params := map[string][]string{"prune_partitions": {"'default'", "'clicks'"}}
 	for _, q := range sink.QueryNames() {
-		write("q_"+q+".sql", sink.Query(q))
+		text, vals := sink.Query(q), params[q]
+		for _, v := range vals {
+			text = strings.Replace(text, "?", v, 1)
+		}
+		if strings.Contains(text, "?") {
+			t.Fatalf("query %s has parameters the test does not fill", q)
+		}
+		write("q_"+q+".sql", text)
 	}
 	cmd := exec.Command("python3", append([]string{filepath.Join(root, "scripts", "ch-current"), "run"}, files...)...)
 	out, err := cmd.CombinedOutput()

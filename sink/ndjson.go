@@ -151,10 +151,7 @@ func (n *NDJSON) Write(ctx context.Context, b *Batch) error {
 	}
 	for i := range b.Impressions {
 		m := &b.Impressions[i]
-		ip := ""
-		if m.IP.IsValid() {
-			ip = m.IP.String()
-		}
+		ip := m.StoredIP
 		if err := n.put(ImpressionJSON{
 			Event: "impression", ImpressionID: m.ID, TS: Time(m.TS), Link: m.Link, PartnerID: m.PartnerID,
 			Program: m.Program, Campaign: m.Campaign, IP: ip, UserAgent: m.UserAgent, Referer: m.Referer,

@@ -475,6 +475,11 @@ func (s *Sink) deliver(data []byte, replay bool) error {
 			}
 			c.RefererHost = firstclaim.HostOf(c.Referer)
 		}
+		for i := range b.Impressions {
+			if m := &b.Impressions[i]; m.IP.IsValid() {
+				m.StoredIP = m.IP.String()
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(s.runCtx, s.opts.SendTimeout)
 	start := time.Now()

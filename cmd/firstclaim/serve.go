@@ -53,6 +53,9 @@ type serveCmd struct {
 	maxBackoff          time.Duration
 	clickhouse          string
 	pixelSecret         string
+	geoip               string
+	ipMode              string
+	duplicateWindow     time.Duration
 	associationToken    string
 	shutdownTimeout     time.Duration
 
@@ -88,6 +91,9 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.segmentBytes, "spool-segment-bytes", 32<<20, "size of one spool segment file in bytes")
 	fs.DurationVar(&c.maxBackoff, "retry-max-backoff", 30*time.Second, "longest wait between attempts to write to a failing store")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` for events, clickhouse://[user:password@]host:port/database (native protocol); without it events go to --clicks")
+	fs.StringVar(&c.geoip, "geoip", "", "MaxMind DB `file` (GeoIP2/GeoLite2/DB-IP, City or Country) for country, region and city; reloaded when it changes")
+	fs.StringVar(&c.ipMode, "ip-mode", "truncate", "how much of the visitor's address is stored: full, truncate (/24, /48), hash (daily key) or none")
+	fs.DurationVar(&c.duplicateWindow, "duplicate-window", time.Hour, "a click by the same visitor on the same link within this time is flagged duplicate")
 	fs.StringVar(&c.pixelSecret, "pixel-secret", "", "secret shared with the merchant to sign association pixels (16+ bytes); without it the pixel records nothing")
 	fs.StringVar(&c.associationToken, "association-token", "", "bearer token of POST /v1/associations (server-to-server); without it the API answers 403")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
@@ -203,7 +209,21 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		s.closers = append(s.closers, nd.Close)
 		w = nd
 	}
+	if _, err := enrich.ParseIPMode(c.ipMode); err != nil {
+		return nil, fmt.Errorf("--ip-mode: %w", err)
+	}
+	geo, err := enrich.OpenGeo(c.geoip, log)
+	if err != nil {
+		return nil, fmt.Errorf("--geoip: %w", err)
+	}
+	s.closers = append(s.closers, geo.Close)
+	enricher, err := enrich.NewEnricher(enrich.Options{Geo: geo, IPMode: c.ipMode, HashKey: derivedKey(keys, "firstclaim ip hash key"),
+		DuplicateWindow: c.duplicateWindow, Metrics: set})
+	if err != nil {
+		return nil, err
+	}
 	s.sink, err = sink.New(w, sink.Options{
+		Enricher:  enricher,
 		BatchSize: c.batchSize, FlushInterval: c.flushInterval, QueueBytes: c.queueBytes,
 		Dir: filepath.Join(c.dataDir, "spool"), SpoolMaxBytes: c.spoolMaxBytes, SegmentBytes: c.segmentBytes,
 		FsyncInterval: c.fsyncInterval, MaxBackoff: c.maxBackoff,
@@ -230,6 +250,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	s.closers = append(s.closers, func() error { stopWatch(); return nil })
 	go links.Watch(watchCtx, c.links, c.reloadInterval)
+	go geo.Watch(watchCtx, c.reloadInterval)
 
 	if s.pubLn, err = net.Listen("tcp", c.listen); err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
@@ -307,11 +328,16 @@ func redirectPrograms(progs map[string]attribution.Program) []redirect.Program {
 // visitorKey derives the key of the visitor hash from the newest cookie key, so every redirector
 // with the same keys counts the same visitors and no extra secret needs handing out.
 func visitorKey(keys []cookie.Key) [16]byte {
-	m := hmac.New(sha256.New, keys[0].Secret)
-	m.Write([]byte("firstclaim visitor key"))
 	var k [16]byte
-	copy(k[:], m.Sum(nil))
+	copy(k[:], derivedKey(keys, "firstclaim visitor key"))
 	return k
+}
+
+// derivedKey derives a secret for one purpose from the newest cookie key.
+func derivedKey(keys []cookie.Key, purpose string) []byte {
+	m := hmac.New(sha256.New, keys[0].Secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 type fasthttpLogger struct {
