@@ -49,26 +49,32 @@ func AppendClick(dst []byte, c *Click) []byte {
 // DecodeClick decodes a record written by AppendClick. Strings are copied: the result does not
 // refer to b.
 func DecodeClick(b []byte, c *Click) error {
-	d := decoder{b: b}
+	return DecodeClickInterned(b, c, nil)
+}
+
+// DecodeClickInterned is DecodeClick with the strings that repeat across clicks (link, partner,
+// program, campaign, user agent, referer, network parameter) taken from in.
+func DecodeClickInterned(b []byte, c *Click, in *Interner) error {
+	d := decoder{b: b, intern: in}
 	d.header(RecordClick)
 	c.ID = d.string()
 	c.TS = d.time()
-	c.Link = d.string()
-	c.PartnerID = d.string()
-	c.Program = d.string()
-	c.Campaign = d.string()
+	c.Link = d.shared()
+	c.PartnerID = d.shared()
+	c.Program = d.shared()
+	c.Campaign = d.shared()
 	c.Outcome = Outcome(d.byte())
-	c.ClaimPartnerID = d.string()
+	c.ClaimPartnerID = d.shared()
 	c.ClaimClickID = d.string()
 	c.ClaimExpiresAt = d.time()
 	c.IP = d.addr()
-	c.UserAgent = d.string()
-	c.Referer = d.string()
+	c.UserAgent = d.shared()
+	c.Referer = d.shared()
 	c.Visitor = d.uint64()
 	f := d.byte()
 	c.Tampered, c.Bot, c.NotNavigation = f&1 != 0, f&2 != 0, f&4 != 0
 	c.RateLimited, c.Duplicate, c.GPC = f&8 != 0, f&16 != 0, f&32 != 0
-	c.NetworkParam = d.string()
+	c.NetworkParam = d.shared()
 	c.NetworkClickID = d.string()
 	if d.err == nil && c.Outcome >= outcomeCount {
 		d.fail("outcome %d", c.Outcome)
@@ -185,8 +191,33 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 }
 
 type decoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	intern *Interner
+}
+
+// Interner keeps one copy of strings that repeat from record to record (user agents, link codes,
+// partners), so decoding a batch does not allocate them again and again. Not safe for concurrent
+// use: one per decoding goroutine. It forgets everything when it holds max strings.
+type Interner struct {
+	m   map[string]string
+	max int
+}
+
+// NewInterner keeps up to max strings.
+func NewInterner(max int) *Interner { return &Interner{m: make(map[string]string, max), max: max} }
+
+// Bytes returns b as a string, from the pool when it is there.
+func (in *Interner) Bytes(b []byte) string {
+	if s, ok := in.m[string(b)]; ok { // a lookup by string(b) does not allocate
+		return s
+	}
+	if len(in.m) >= in.max {
+		clear(in.m)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -247,6 +278,21 @@ func (d *decoder) string() string {
 		return ""
 	}
 	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+// shared reads a string that repeats across records, through the interner when there is one.
+func (d *decoder) shared() string {
+	if d.intern == nil || d.err != nil {
+		return d.string()
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.fail("string length")
+		return ""
+	}
+	s := d.intern.Bytes(d.b[k : k+int(n)])
 	d.b = d.b[k+int(n):]
 	return s
 }

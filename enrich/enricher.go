@@ -5,14 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/dchest/siphash"
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/sink"
@@ -55,8 +56,9 @@ type Enricher struct {
 	geo  *Geo
 	dev  *Devices
 
-	mu   sync.Mutex
-	seen *lru.Cache[dupKey, dupSeen]
+	mu    sync.Mutex
+	seen  *recent
+	addrs map[netip.Addr]addrInfo // what an address gives, for the repeat visitors; cleared when full
 	day  int64
 	k0   uint64
 	k1   uint64
@@ -64,14 +66,64 @@ type Enricher struct {
 	geoFound, geoMissing, duplicates *metrics.Counter
 }
 
+// addrInfo is what an address gives: its place and its stored form (valid for one UTC day, for the
+// hash mode's daily key).
+type addrInfo struct {
+	place  Place
+	stored string
+	day    int64
+	gen    uint64 // of the geography file
+}
+
+const maxAddrs = 100_000
+
 type dupKey struct {
 	visitor uint64
-	link    string
+	link    uint64 // hash of the link code
 }
 
 type dupSeen struct {
 	ts time.Time
 	id string
+}
+
+// recent remembers the last click of each visitor and link for about a duplicate window, in two
+// generations of plain maps: lookups read the current one, then the previous; when the current
+// one is a window old, or holds max keys, it becomes the previous and the oldest is dropped. Memory
+// stays bounded under any load (at the cost of a shorter memory when a window brings more than max
+// visitor-link pairs), and no lookup moves anything around, unlike an LRU.
+type recent struct {
+	cur, prev map[dupKey]dupSeen
+	since     time.Time
+	window    time.Duration
+	max       int
+	seed      maphash.Seed
+}
+
+func newRecent(window time.Duration, max int) *recent {
+	return &recent{cur: make(map[dupKey]dupSeen), prev: map[dupKey]dupSeen{}, window: window, max: max, seed: maphash.MakeSeed()}
+}
+
+func (r *recent) key(visitor uint64, link string) dupKey {
+	return dupKey{visitor, maphash.String(r.seed, link)}
+}
+
+func (r *recent) get(k dupKey) (dupSeen, bool) {
+	if v, ok := r.cur[k]; ok {
+		return v, true
+	}
+	v, ok := r.prev[k]
+	return v, ok
+}
+
+func (r *recent) add(k dupKey, v dupSeen) {
+	if r.since.IsZero() {
+		r.since = v.ts
+	}
+	if v.ts.Sub(r.since) >= r.window || len(r.cur) >= r.max {
+		r.prev, r.cur, r.since = r.cur, make(map[dupKey]dupSeen, len(r.cur)), v.ts
+	}
+	r.cur[k] = v
 }
 
 // NewEnricher returns an Enricher.
@@ -97,10 +149,10 @@ func NewEnricher(opts Options) (*Enricher, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewSet()
 	}
-	seen, _ := lru.New[dupKey, dupSeen](500_000)
+	seen := newRecent(opts.DuplicateWindow, 1_000_000)
 	m := opts.Metrics
 	return &Enricher{
-		opts: opts, geo: opts.Geo, dev: opts.Devices, seen: seen, day: -1,
+		opts: opts, geo: opts.Geo, dev: opts.Devices, seen: seen, day: -1, addrs: make(map[netip.Addr]addrInfo),
 		geoFound:   m.NewCounter(`firstclaim_enrich_geo_total{result="found"}`),
 		geoMissing: m.NewCounter(`firstclaim_enrich_geo_total{result="unknown"}`),
 		duplicates: m.NewCounter("firstclaim_clicks_duplicate_total"),
@@ -110,13 +162,15 @@ func NewEnricher(opts Options) (*Enricher, error) {
 // Enrich implements sink.Enricher.
 func (e *Enricher) Enrich(b *sink.Batch) {
 	for i := range b.Clicks {
+		if i%512 == 511 {
+			runtime.Gosched() // let request handlers run between slices of a large batch
+		}
 		c := &b.Clicks[i]
-		c.StoredIP = e.storeIP(c.IP, c.TS)
 		c.RefererHost = firstclaim.HostOf(c.Referer)
 		if c.IP.IsValid() {
-			p := e.geo.Lookup(c.IP)
-			c.Country, c.Region, c.City = p.Country, p.Region, p.City
-			if p.Country != "" {
+			a := e.addr(c.IP, c.TS)
+			c.StoredIP, c.Country, c.Region, c.City = a.stored, a.place.Country, a.place.Region, a.place.City
+			if a.place.Country != "" {
 				e.geoFound.Inc()
 			} else {
 				e.geoMissing.Inc()
@@ -135,20 +189,40 @@ func (e *Enricher) Enrich(b *sink.Batch) {
 	}
 }
 
+// addr looks an address up once a day and remembers it.
+func (e *Enricher) addr(ip netip.Addr, ts time.Time) addrInfo {
+	day := ts.UTC().Unix() / 86400
+	e.mu.Lock()
+	a, ok := e.addrs[ip]
+	e.mu.Unlock()
+	gen := e.geo.Generation()
+	if ok && a.day == day && a.gen == gen {
+		return a
+	}
+	a = addrInfo{place: e.geo.Lookup(ip), stored: e.storeIP(ip, ts), day: day, gen: gen}
+	e.mu.Lock()
+	if len(e.addrs) >= maxAddrs {
+		clear(e.addrs)
+	}
+	e.addrs[ip] = a
+	e.mu.Unlock()
+	return a
+}
+
 // duplicate reports whether the visitor clicked the link within the window before c. A click seen
 // again (a batch replayed after a failed write) is not a duplicate of itself.
 func (e *Enricher) duplicate(c *firstclaim.Click) bool {
-	k := dupKey{c.Visitor, c.Link}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	prev, ok := e.seen.Get(k)
+	k := e.seen.key(c.Visitor, c.Link)
+	prev, ok := e.seen.get(k)
 	if ok && prev.id == c.ID {
 		return false
 	}
 	if ok && c.TS.Before(prev.ts) {
 		return false // an older click replayed late: judged when it was first seen
 	}
-	e.seen.Add(k, dupSeen{ts: c.TS, id: c.ID})
+	e.seen.add(k, dupSeen{ts: c.TS, id: c.ID})
 	return ok && c.TS.Sub(prev.ts) < e.opts.DuplicateWindow
 }
 

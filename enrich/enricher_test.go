@@ -120,3 +120,29 @@ func BenchmarkEnrich(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Clicks)), "ns/click")
 }
+
+// A new geography file is used at once, not after the cached places expire.
+func TestEnricherFollowsANewGeographyFile(t *testing.T) {
+	path := t.TempDir() + "/city.mmdb"
+	geotest.Write(t, path, "GeoIP2-City", []geotest.Place{{Network: "81.2.69.0/24", Country: "GB", City: "London"}})
+	g, err := OpenGeo(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := NewEnricher(Options{Geo: g})
+	t0 := time.Now()
+	b := &sink.Batch{Clicks: []firstclaim.Click{click("c1", t0, 1, "l", "81.2.69.1")}}
+	e.Enrich(b)
+	if b.Clicks[0].City != "London" {
+		t.Fatalf("first file: %+v", b.Clicks[0])
+	}
+	geotest.Write(t, path, "GeoIP2-City", []geotest.Place{{Network: "81.2.69.0/24", Country: "IE", City: "Dublin"}})
+	if err := g.load(); err != nil {
+		t.Fatal(err)
+	}
+	b = &sink.Batch{Clicks: []firstclaim.Click{click("c2", t0.Add(time.Second), 1, "l", "81.2.69.1")}}
+	e.Enrich(b)
+	if b.Clicks[0].City != "Dublin" || b.Clicks[0].Country != "IE" {
+		t.Fatalf("after the new file: %+v", b.Clicks[0])
+	}
+}

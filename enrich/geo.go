@@ -18,6 +18,7 @@ import (
 type Geo struct {
 	path string
 	db   atomic.Pointer[geoip2.Reader]
+	gen  atomic.Uint64 // bumped on every load, so caches of lookups know to forget
 	mod  time.Time // of the file in use
 	bad  time.Time // of the last file refused, so it is reported once
 	log  *slog.Logger
@@ -64,6 +65,7 @@ func (g *Geo) load() error {
 		return fmt.Errorf("geography database %q (%s) has no country or city data: %w", g.path, db.Metadata().DatabaseType, err)
 	}
 	g.mod = fi.ModTime()
+	defer g.gen.Add(1)
 	if old := g.db.Swap(db); old != nil {
 		// Lookups in flight may still use the old reader for a moment: close it a little later.
 		time.AfterFunc(time.Minute, func() { old.Close() })
@@ -117,6 +119,9 @@ func (g *Geo) Lookup(ip netip.Addr) Place {
 	}
 	return p
 }
+
+// Generation changes whenever a new file is loaded.
+func (g *Geo) Generation() uint64 { return g.gen.Load() }
 
 // Close releases the file.
 func (g *Geo) Close() error {

@@ -3,6 +3,7 @@ package redirect
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -18,7 +19,7 @@ type AdminOptions struct {
 }
 
 // AdminHandler serves /healthz (the process is up), /readyz (it takes traffic: links loaded, not
-// draining) and /metrics (Prometheus text format). Add report routes to the returned mux with
+// draining), /metrics (Prometheus text format) and /debug/pprof/ (profiles). Add report routes to the returned mux with
 // RequireToken.
 func AdminHandler(opts AdminOptions) *http.ServeMux {
 	mux := http.NewServeMux()
@@ -39,6 +40,11 @@ func AdminHandler(opts AdminOptions) *http.ServeMux {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		opts.Metrics.WritePrometheus(w)
 	})))
+	// Profiles, for the operator who must find where the time goes (go tool pprof with the token in
+	// a header file, or curl -H then go tool pprof FILE).
+	mux.Handle("GET /debug/pprof/", RequireToken(opts.Token, http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", RequireToken(opts.Token, http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", RequireToken(opts.Token, http.HandlerFunc(pprof.Trace)))
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,8 +144,9 @@ type Sink struct {
 	runCtx    context.Context
 	runCancel context.CancelFunc
 
-	free  sync.Pool // of *[]byte
-	batch Batch
+	free   sync.Pool // of *[]byte
+	batch  Batch
+	intern *firstclaim.Interner // used by the sender goroutine only
 
 	accepted, sent, retried, replayed, overflowed, dropped, corrupt, permanent *metrics.Counter
 	batchRows, batchSeconds                                                    *metrics.PrometheusHistogram
@@ -155,7 +157,7 @@ func New(w Writer, opts Options) (*Sink, error) {
 	opts.defaults()
 	m := opts.Metrics
 	s := &Sink{
-		opts: opts, w: w, log: opts.Logger,
+		opts: opts, w: w, log: opts.Logger, intern: firstclaim.NewInterner(50_000),
 		q:      newQueue(opts.QueueBytes, opts.BatchSize),
 		blocks: make(chan []byte, 2),
 		stop:   make(chan struct{}),
@@ -435,12 +437,17 @@ func (s *Sink) replay(buf []byte) ([]byte, error) {
 func (s *Sink) deliver(data []byte, replay bool) error {
 	b := &s.batch
 	b.reset()
+	n := 0
 	frames(data, func(rec []byte) {
+		// On a server with few cores, let request handlers run between slices of a large batch.
+		if n++; n%512 == 0 {
+			runtime.Gosched()
+		}
 		var err error
 		switch firstclaim.RecordKind(rec) {
 		case firstclaim.RecordClick:
 			b.Clicks = append(b.Clicks, firstclaim.Click{})
-			if err = firstclaim.DecodeClick(rec, &b.Clicks[len(b.Clicks)-1]); err != nil {
+			if err = firstclaim.DecodeClickInterned(rec, &b.Clicks[len(b.Clicks)-1], s.intern); err != nil {
 				b.Clicks = b.Clicks[:len(b.Clicks)-1]
 			}
 		case firstclaim.RecordAssociation:
@@ -461,7 +468,7 @@ func (s *Sink) deliver(data []byte, replay bool) error {
 			s.log.Error("sink: undecodable record skipped", "err", err)
 		}
 	})
-	n := b.Len()
+	n = b.Len()
 	if n == 0 {
 		return nil
 	}

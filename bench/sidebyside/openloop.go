@@ -1,0 +1,76 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// openloop sends requests at a fixed rate whatever the server does, and measures each from the time
+// it should have been sent (so a server that stalls is charged for the queue it builds), like wrk2.
+func openloop(args []string) error {
+	fs := flag.NewFlagSet("openloop", flag.ExitOnError)
+	addr := fs.String("addr", "", "host:port")
+	rate := fs.Float64("rate", 1000, "requests per second")
+	dur := fs.Duration("duration", 10*time.Second, "how long")
+	conns := fs.Int("conns", 64, "connections")
+	links := fs.Int("links", 100000, "spread over this many link codes")
+	cookie := fs.String("cookie", "", "Cookie header to send")
+	fs.Parse(args)
+	client := &fasthttp.HostClient{Addr: *addr, MaxConns: *conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	type shot struct{ at time.Time }
+	work := make(chan shot, 1<<16)
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, int(*rate*dur.Seconds())+16)
+	errs := 0
+	var wg sync.WaitGroup
+	for w := 0; w < *conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.Header.Set("User-Agent", browserUA)
+			if *cookie != "" {
+				req.Header.Set("Cookie", *cookie)
+			}
+			for s := range work {
+				req.SetRequestURI(fmt.Sprintf("http://%s/r/l%06d", *addr, rand.IntN(*links)))
+				err := client.Do(req, resp)
+				d := time.Since(s.at)
+				mu.Lock()
+				if err != nil || resp.StatusCode() != 302 {
+					errs++
+				} else {
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / *rate)
+	n := int(float64(*dur) / float64(interval))
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		work <- shot{at}
+	}
+	close(work)
+	wg.Wait()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p/100*float64(len(lat))))].Microseconds())
+	}
+	fmt.Printf("RESULT %d %d %.0f %.0f %.0f %d %d\n", len(lat), time.Since(start).Microseconds(), pct(50), pct(99), pct(99.9), errs, 0)
+	return nil
+}
