@@ -59,9 +59,9 @@ type Enricher struct {
 	mu    sync.Mutex
 	seen  *recent
 	addrs map[netip.Addr]addrInfo // what an address gives, for the repeat visitors; cleared when full
-	day  int64
-	k0   uint64
-	k1   uint64
+	day   int64
+	k0    uint64
+	k1    uint64
 
 	geoFound, geoMissing, duplicates *metrics.Counter
 }

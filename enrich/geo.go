@@ -19,8 +19,8 @@ type Geo struct {
 	path string
 	db   atomic.Pointer[geoip2.Reader]
 	gen  atomic.Uint64 // bumped on every load, so caches of lookups know to forget
-	mod  time.Time // of the file in use
-	bad  time.Time // of the last file refused, so it is reported once
+	mod  time.Time     // of the file in use
+	bad  time.Time     // of the last file refused, so it is reported once
 	log  *slog.Logger
 }
 
