@@ -196,7 +196,7 @@ const saveChunk = 100_000
 
 func saveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, computedAt time.Time) error {
 	bt, err := conn.PrepareBatch(ctx, `INSERT INTO commissions (program, partner_id, line, ref, account_id, status, reason,
- currency, base, rate, commission, payable_on, as_of, computed_at)`)
+ currency, base, rate, commission, payable_on, as_of, computed_at, ts)`)
 	if err != nil {
 		return fmt.Errorf("cannot write commissions: %w", err)
 	}
@@ -207,7 +207,7 @@ func saveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, comput
 			payable = time.Unix(0, 0).UTC()
 		}
 		if err := bt.Append(l.Program, l.PartnerID, l.Line, l.Ref, l.AccountID, l.Status, l.Reason, l.Currency,
-			l.Base, l.Rate, l.Commission, payable, toDateTime(asOf), toDateTime(computedAt)); err != nil {
+			l.Base, l.Rate, l.Commission, payable, toDateTime(asOf), toDateTime(computedAt), toDateTime(l.TS)); err != nil {
 			bt.Abort()
 			return fmt.Errorf("cannot write commission line %s %s: %w", l.Line, l.Ref, err)
 		}

@@ -361,7 +361,7 @@ func (e *engine) orderLines() []Line {
 	paidTotal := map[string]int64{} // commission per account, for customer_cap
 	lines := make([]Line, 0, len(e.orders))
 	for _, o := range e.orders {
-		l := Line{Program: e.p.Name, Line: LineOrder, Ref: o.ID, AccountID: o.AccountID, Currency: o.Currency}
+		l := Line{Program: e.p.Name, Line: LineOrder, Ref: o.ID, AccountID: o.AccountID, Currency: o.Currency, TS: o.TS}
 		paidAmount := max(o.Amount-o.Voucher, 0)
 		l.Base = max(paidAmount-e.refundInReview(o), 0)
 		reject := func(reason string) {
@@ -447,7 +447,7 @@ func (e *engine) orderLines() []Line {
 				lines = append(lines, Line{
 					Program: e.p.Name, PartnerID: l.PartnerID, Line: LineClawback, Ref: o.ID, AccountID: o.AccountID,
 					Status: StatusApproved, Base: -r, Rate: l.Rate, Commission: -(l.Commission - rate.Apply(l.Base-r)),
-					Currency: o.Currency, PayableOn: dateOf(o.RefundedAt),
+					Currency: o.Currency, PayableOn: dateOf(o.RefundedAt), TS: o.RefundedAt,
 				})
 			}
 		}
@@ -498,7 +498,7 @@ func (e *engine) leads() []Line {
 	for _, acc := range accounts {
 		a := e.regs[acc]
 		l := Line{Program: e.p.Name, PartnerID: a.PartnerID, Line: LineLead, Ref: acc, AccountID: acc,
-			Base: 1, BaseCount: true, Currency: e.p.Rules.Currency}
+			Base: 1, BaseCount: true, Currency: e.p.Rules.Currency, TS: a.TS}
 		id := e.identity(acc)
 		switch {
 		case !e.claimLive(&a):

@@ -54,6 +54,10 @@ type Line struct {
 	Commission int64  // minor units of Currency
 	Currency   string
 	PayableOn  time.Time // a UTC date; zero when rejected
+
+	// TS is when the line's event happened (the order, the refund, the sign-up), for reports; it is
+	// not part of the offline contract's output.
+	TS time.Time
 }
 
 // BaseText is the base as written in the output: a decimal amount, or a count.

@@ -39,7 +39,7 @@ func (e *engine) credits() []Line {
 	for _, acc := range accounts {
 		reg := e.regs[acc]
 		id := e.identity(acc)
-		baseLine := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/base", AccountID: acc, Currency: cur}
+		baseLine := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/base", AccountID: acc, Currency: cur, TS: reg.TS}
 		var reason string
 		switch {
 		case !e.claimLive(&reg):
@@ -83,14 +83,14 @@ func (e *engine) credits() []Line {
 			lines = append(lines, baseLine)
 			continue
 		}
-		baseLine.Commission = min(baseCredit, capAmount)
+		baseLine.Commission, baseLine.TS = min(baseCredit, capAmount), reachedAt
 		baseLine.PayableOn = dateOf(reachedAt).Add(time.Duration(c.BaseDelayDays) * Day)
 		baseLine.Status = statusBy(e.asOf, baseLine.PayableOn)
 		lines = append(lines, baseLine)
 		if excess := spendEarly - threshold; excess > 0 {
 			bonus := min(bonusRate.Apply(excess), max(capAmount-baseLine.Commission, 0))
 			l := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/bonus", AccountID: acc,
-				Base: excess, Rate: bonusRate.String(), Commission: bonus, Currency: cur,
+				Base: excess, Rate: bonusRate.String(), Commission: bonus, Currency: cur, TS: reg.TS,
 				PayableOn: dateOf(reg.TS.Add(time.Duration(c.BonusPayableDays) * Day))}
 			l.Status = statusBy(e.asOf, l.PayableOn)
 			lines = append(lines, l)
@@ -157,7 +157,7 @@ func (e *engine) tiers() []Line {
 			continue
 		}
 		lines = append(lines, Line{Program: e.p.Name, PartnerID: p, Line: LineTier, Ref: p, Base: int64(n), BaseCount: true,
-			Commission: reward, Currency: cur, PayableOn: payout, Status: statusBy(e.asOf, payout)})
+			Commission: reward, Currency: cur, PayableOn: payout, Status: statusBy(e.asOf, payout), TS: c.End.Add(-time.Second)})
 	}
 	return lines
 }

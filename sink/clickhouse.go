@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -98,7 +99,7 @@ const (
 	insertClicks = `INSERT INTO clicks (click_id, ts, ts_ms, link, partner_id, program, campaign, outcome,
  claim_partner_id, claim_click_id, claim_expires_at, tampered, ip, user_agent, referer, referer_host, visitor,
  bot, not_navigation, rate_limited, duplicate, gpc, network_param, network_click_id,
- country, region, city, device_type, os, os_version, browser, browser_version)`
+ country, region, city, device_type, os, os_version, browser, browser_version, replayed)`
 	insertAssociations = `INSERT INTO associations (association_id, ts, ts_ms, program, account_id, partner_id,
  click_id, link, kind, claimed_at, claim_expires_at, source, network_click_id)`
 	insertImpressions = `INSERT INTO impressions (impression_id, ts, ts_ms, link, partner_id, program, campaign,
@@ -108,8 +109,14 @@ const (
 // Write stores b: clicks, then associations, then impressions. An error leaves part of b stored;
 // the sink sends all of it again, and the tables fold the repeats (see sql/migrations).
 func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
-	if len(b.Clicks) > 0 {
-		if err := w.insertClicks(ctx, b.Clicks); err != nil {
+	// Clicks go in slices of insertRows: encoding and sending one is a stretch of CPU that does not
+	// yield, and on a server with one or two cores request handlers wait behind it.
+	for start := 0; start < len(b.Clicks); start += insertRows {
+		if start > 0 {
+			runtime.Gosched()
+		}
+		part := b.Clicks[start:min(start+insertRows, len(b.Clicks))]
+		if err := w.insertClicks(ctx, part, b.Retry); err != nil {
 			return fmt.Errorf("cannot insert %d clicks: %w", len(b.Clicks), err)
 		}
 	}
@@ -134,6 +141,9 @@ func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
 	return nil
 }
 
+// insertRows is the most clicks sent in one INSERT.
+const insertRows = 2000
+
 // clickColumns holds a batch of clicks column by column, reused from batch to batch: the driver
 // takes each column whole, instead of 32 boxed values per row.
 type clickColumns struct {
@@ -142,11 +152,11 @@ type clickColumns struct {
 	exp []time.Time
 	ms  []uint16
 	vis []uint64
-	u8  [6][]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc
+	u8  [7][]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
 }
 
 // insertClicks sends clicks with columnar appends. The column order is insertClicks's.
-func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click) error {
+func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click, retry bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := &w.cols
@@ -168,7 +178,7 @@ func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click
 		c.exp = append(c.exp, DateTime(k.ClaimExpiresAt))
 		c.ms = append(c.ms, Millis(k.TS))
 		c.vis = append(c.vis, k.Visitor)
-		for j, v := range [...]bool{k.Tampered, k.Bot, k.NotNavigation, k.RateLimited, k.Duplicate, k.GPC} {
+		for j, v := range [...]bool{k.Tampered, k.Bot, k.NotNavigation, k.RateLimited, k.Duplicate, k.GPC, retry} {
 			c.u8[j] = append(c.u8[j], u8(v))
 		}
 	}
@@ -179,7 +189,7 @@ func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click
 	// The columns of insertClicks, in order, each with its data.
 	cols := []any{c.str[0], c.ts, c.ms, c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7], c.exp,
 		c.u8[0], c.str[8], c.str[9], c.str[10], c.str[11], c.vis, c.u8[1], c.u8[2], c.u8[3], c.u8[4], c.u8[5],
-		c.str[12], c.str[13], c.str[14], c.str[15], c.str[16], c.str[17], c.str[18], c.str[19], c.str[20], c.str[21]}
+		c.str[12], c.str[13], c.str[14], c.str[15], c.str[16], c.str[17], c.str[18], c.str[19], c.str[20], c.str[21], c.u8[6]}
 	for i, col := range cols {
 		if err := bt.Column(i).Append(col); err != nil {
 			_ = bt.Abort()

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -80,7 +81,7 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 			continue
 		}
 		for i, st := range Statements(m.SQL) {
-			if err := conn.Exec(ctx, st); err != nil {
+			if err := conn.Exec(ctx, st); err != nil && !alreadyDone(err) {
 				return res, fmt.Errorf("migration %03d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -101,4 +102,11 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 		res.Version = m.Version
 	}
 	return res, nil
+}
+
+// alreadyDone reports an error that means the statement's work is there already: a column added by
+// a migration that was cut off before it was recorded (18.16 has no ADD COLUMN IF NOT EXISTS).
+func alreadyDone(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 44 // ILLEGAL_COLUMN / duplicate column
 }

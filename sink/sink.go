@@ -21,6 +21,10 @@ type Batch struct {
 	Clicks       []firstclaim.Click
 	Associations []firstclaim.Association
 	Impressions  []firstclaim.Impression
+
+	// Retry is set when the records may have been written before: a retry, or a replay from the
+	// spool. The store marks such rows, so queries know where repeats can be.
+	Retry bool
 }
 
 // Len is the number of records in b.
@@ -387,8 +391,8 @@ func (s *Sink) send() {
 		if !ok {
 			return
 		}
-		for {
-			err := s.deliver(b, false)
+		for attempt := 0; ; attempt++ {
+			err := s.deliver(b, false, attempt > 0)
 			if err == nil {
 				backoff = s.opts.MinBackoff
 				s.putBuf(b)
@@ -426,17 +430,19 @@ func (s *Sink) replay(buf []byte) ([]byte, error) {
 		s.spool.commit(next) // only corrupt frames: skip past them
 		return buf, nil
 	}
-	if err := s.deliver(buf, true); err != nil {
+	if err := s.deliver(buf, true, true); err != nil {
 		return buf, err
 	}
 	s.spool.commit(next)
 	return buf, nil
 }
 
-// deliver decodes, enriches and writes one batch of frames.
-func (s *Sink) deliver(data []byte, replay bool) error {
+// deliver decodes, enriches and writes one batch of frames. retry says the records may have been
+// written before (a retry, or anything read back from the spool).
+func (s *Sink) deliver(data []byte, replay, retry bool) error {
 	b := &s.batch
 	b.reset()
+	b.Retry = retry
 	n := 0
 	frames(data, func(rec []byte) {
 		// On a server with few cores, let request handlers run between slices of a large batch.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/firstclaim/firstclaim/cookie"
 	"github.com/firstclaim/firstclaim/enrich"
 	"github.com/firstclaim/firstclaim/redirect"
+	"github.com/firstclaim/firstclaim/report"
 	"github.com/firstclaim/firstclaim/sink"
 )
 
@@ -53,6 +55,7 @@ type serveCmd struct {
 	maxBackoff          time.Duration
 	clickhouse          string
 	pixelSecret         string
+	partnerTokens       string
 	geoip               string
 	ipMode              string
 	duplicateWindow     time.Duration
@@ -94,6 +97,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.geoip, "geoip", "", "MaxMind DB `file` (GeoIP2/GeoLite2/DB-IP, City or Country) for country, region and city; reloaded when it changes")
 	fs.StringVar(&c.ipMode, "ip-mode", "truncate", "how much of the visitor's address is stored: full, truncate (/24, /48), hash (daily key) or none")
 	fs.DurationVar(&c.duplicateWindow, "duplicate-window", time.Hour, "a click by the same visitor on the same link within this time is flagged duplicate")
+	fs.StringVar(&c.partnerTokens, "partner-tokens", "", "`file` of \"partner-id token\" lines: each token reads that partner's reports only")
 	fs.StringVar(&c.pixelSecret, "pixel-secret", "", "secret shared with the merchant to sign association pixels (16+ bytes); without it the pixel records nothing")
 	fs.StringVar(&c.associationToken, "association-token", "", "bearer token of POST /v1/associations (server-to-server); without it the API answers 403")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
@@ -186,6 +190,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 
 	s := &server{links: links}
 	var w sink.Writer
+	var reportConn driver.Conn
 	if c.clickhouse != "" {
 		conn, err := sink.Connect(c.clickhouse)
 		if err != nil {
@@ -201,6 +206,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		}
 		cancel()
 		w = sink.NewClickHouse(conn)
+		reportConn = conn
 	} else {
 		nd, err := sink.OpenNDJSON(c.clicks)
 		if err != nil {
@@ -269,8 +275,24 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		NoDefaultServerHeader: true,
 		Logger:                fasthttpLogger{log},
 	}
+	adminMux := redirect.AdminHandler(redirect.AdminOptions{Token: c.adminToken, Metrics: set, Ready: s.redirect.Ready})
+	access := report.Access{Admin: c.adminToken}
+	if c.partnerTokens != "" {
+		if access.Partners, err = report.LoadPartnerTokens(c.partnerTokens); err != nil {
+			return nil, err
+		}
+	}
+	if reportConn != nil {
+		reports := report.Handler(reportConn, access, log)
+		adminMux.Handle("/api/v1/", reports)
+		adminMux.Handle("/ui", reports)
+	} else {
+		adminMux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "reports read ClickHouse: start the server with --clickhouse", http.StatusServiceUnavailable)
+		})
+	}
 	s.admin = &http.Server{
-		Handler:           redirect.AdminHandler(redirect.AdminOptions{Token: c.adminToken, Metrics: set, Ready: s.redirect.Ready}),
+		Handler:           adminMux,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/firstclaim/firstclaim/report"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+type reportCmd struct {
+	clickhouse  string
+	from, to    string
+	by, where   string
+	includeBots bool
+	format      string
+	partner     string
+	limit       int
+}
+
+func (c *reportCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` (env FIRSTCLAIM_CLICKHOUSE)")
+	fs.StringVar(&c.from, "from", "", "start (a date, 2026-11-01, or RFC 3339), inclusive; default 30 days before --to")
+	fs.StringVar(&c.to, "to", "", "end, exclusive; default tomorrow (UTC)")
+	fs.StringVar(&c.by, "by", "", "group by `dimensions`, comma-separated: day, hour, link, partner, program, campaign, outcome, country, device, browser, referer_host")
+	fs.StringVar(&c.where, "where", "", "filters on the same dimensions: `dim=value,dim=value`")
+	fs.BoolVar(&c.includeBots, "include-bots", false, "count bots in clicks, visitors and the other click metrics")
+	fs.StringVar(&c.format, "format", "table", "output: table, csv or json")
+	fs.StringVar(&c.partner, "partner", "", "one partner's view: only this partner's numbers")
+	fs.IntVar(&c.limit, "limit", 1000, "most rows")
+}
+
+func (c *reportCmd) run(ctx context.Context, env *environment) error {
+	if c.clickhouse == "" {
+		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
+	}
+	q := report.Query{IncludeBots: c.includeBots, Partner: c.partner, Limit: c.limit}
+	q.To = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	var err error
+	if c.to != "" {
+		if q.To, err = report.ParseTime(c.to); err != nil {
+			return fmt.Errorf("--to %w", err)
+		}
+	}
+	q.From = q.To.Add(-30 * 24 * time.Hour)
+	if c.from != "" {
+		if q.From, err = report.ParseTime(c.from); err != nil {
+			return fmt.Errorf("--from %w", err)
+		}
+	}
+	if q.By, err = report.ParseBy(c.by); err != nil {
+		return fmt.Errorf("--by: %w", err)
+	}
+	if q.Where, err = report.ParseWhere(c.where); err != nil {
+		return fmt.Errorf("--where: %w", err)
+	}
+	if c.format != "table" && c.format != "csv" && c.format != "json" {
+		return fmt.Errorf("--format %q: want table, csv or json", c.format)
+	}
+	conn, err := sink.Connect(c.clickhouse)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := report.Run(ctx, conn, q)
+	if err != nil {
+		return err
+	}
+	switch c.format {
+	case "csv":
+		return res.WriteCSV(env.stdout)
+	case "json":
+		return res.WriteJSON(env.stdout)
+	}
+	return res.WriteTable(env.stdout)
+}

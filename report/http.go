@@ -1,0 +1,217 @@
+package report
+
+import (
+	"bufio"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/firstclaim/firstclaim/attribution"
+)
+
+// Access says who may read what: the admin token reads everything; each partner token reads one
+// partner's numbers and nothing else.
+type Access struct {
+	Admin    string
+	Partners map[string]string // token -> partner id
+}
+
+// LoadPartnerTokens reads lines of "partner-id token" ('#' starts a comment).
+func LoadPartnerTokens(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read partner tokens: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 || len(f[1]) < 16 {
+			return nil, fmt.Errorf("%s:%d: want \"partner-id token\" with a token of 16+ characters", path, n)
+		}
+		if _, dup := out[f[1]]; dup {
+			return nil, fmt.Errorf("%s:%d: a token is given twice", path, n)
+		}
+		out[f[1]] = f[0]
+	}
+	return out, sc.Err()
+}
+
+// scope returns "" for the admin, the partner id for a partner token, or ok=false.
+func (a *Access) scope(r *http.Request) (partner string, ok bool) {
+	got, has := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !has || got == "" {
+		return "", false
+	}
+	if a.Admin != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.Admin)) == 1 {
+		return "", true
+	}
+	// Every partner token is compared, so the time taken says nothing about which one matched.
+	found, who := false, ""
+	for tok, p := range a.Partners {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(tok)) == 1 {
+			found, who = true, p
+		}
+	}
+	return who, found
+}
+
+//go:embed ui.html
+var uiPage []byte
+
+// Handler serves GET /api/v1/reports, GET /api/v1/commissions, GET /api/v1/whoami and the page
+// at /ui, reading conn. Mount it on the admin listener.
+func Handler(conn driver.Conn, access Access, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	auth := func(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "private, no-store")
+			if access.Admin == "" && len(access.Partners) == 0 {
+				fail(w, http.StatusForbidden, "reports are off: start the server with --admin-token or --partner-tokens")
+				return
+			}
+			partner, ok := access.scope(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="firstclaim"`)
+				fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				return
+			}
+			h(w, r, partner)
+		}
+	}
+	rangeOf := func(r *http.Request) (time.Time, time.Time, error) {
+		to := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		from := to.Add(-30 * 24 * time.Hour)
+		var err error
+		if v := r.URL.Query().Get("from"); v != "" {
+			if from, err = ParseTime(v); err != nil {
+				return from, to, fmt.Errorf("from: %w", err)
+			}
+		}
+		if v := r.URL.Query().Get("to"); v != "" {
+			if to, err = ParseTime(v); err != nil {
+				return from, to, fmt.Errorf("to: %w", err)
+			}
+		}
+		return from, to, nil
+	}
+	mux.HandleFunc("GET /api/v1/whoami", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"partner": partner, "admin": partner == ""})
+	}))
+	mux.HandleFunc("GET /api/v1/reports", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
+		p := r.URL.Query()
+		from, to, err := rangeOf(r)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		q := Query{From: from, To: to, Partner: partner}
+		if q.By, err = ParseBy(p.Get("by")); err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if q.Where, err = ParseWhere(p.Get("where")); err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		q.IncludeBots = p.Get("include_bots") == "1" || p.Get("include_bots") == "true"
+		if v := p.Get("limit"); v != "" {
+			if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit <= 0 || q.Limit > 100_000 {
+				fail(w, http.StatusBadRequest, "limit: want 1 to 100000")
+				return
+			}
+		}
+		if err := q.Validate(); err != nil {
+			status := http.StatusBadRequest
+			if partner != "" && strings.Contains(err.Error(), "reads partner") {
+				status = http.StatusForbidden
+			}
+			fail(w, status, err.Error())
+			return
+		}
+		res, err := Run(r.Context(), conn, q)
+		if err != nil {
+			log.Error("report failed", "err", err)
+			fail(w, http.StatusBadGateway, "ClickHouse did not answer the report: "+err.Error())
+			return
+		}
+		if p.Get("format") == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="firstclaim-report.csv"`)
+			res.WriteCSV(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		res.WriteJSON(w)
+	}))
+	mux.HandleFunc("GET /api/v1/commissions", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
+		p := r.URL.Query()
+		from, to, err := rangeOf(r)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		q := LinesQuery{From: from, To: to, Partner: p.Get("partner"), Program: p.Get("program")}
+		if partner != "" {
+			if q.Partner != "" && q.Partner != partner {
+				fail(w, http.StatusForbidden, fmt.Sprintf("this token reads partner %q only", partner))
+				return
+			}
+			q.Partner = partner
+		}
+		lines, err := Lines(r.Context(), conn, q)
+		if err != nil {
+			fail(w, http.StatusBadGateway, err.Error())
+			return
+		}
+		if p.Get("format") == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="firstclaim-commissions.csv"`)
+			cw := csv.NewWriter(w)
+			cw.Write(attribution.CSVHeader)
+			for i := range lines {
+				cw.Write(lines[i].CSVRecord())
+			}
+			cw.Flush()
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		out := make([]json.RawMessage, len(lines))
+		for i := range lines {
+			out[i], _ = json.Marshal(lines[i])
+		}
+		json.NewEncoder(w).Encode(map[string]any{"lines": out})
+	}))
+	mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Write(uiPage)
+	})
+	return mux
+}

@@ -1,0 +1,222 @@
+package report_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"github.com/firstclaim/firstclaim/internal/browsertest"
+	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/report"
+)
+
+const (
+	adminToken = "admin-token-0123456789"
+	paToken    = "partner-a-token-0123456789"
+)
+
+func server(t *testing.T) *httptest.Server {
+	_, conn := chtest.Database(t)
+	seed(t, conn)
+	srv := httptest.NewServer(report.Handler(conn, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAPIScopesPartners(t *testing.T) {
+	srv := server(t)
+	base := srv.URL + "/api/v1/reports?from=2026-11-10&to=2026-11-13"
+	if code, _ := get(t, base, ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := get(t, base, "wrong-token-0123456789"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	code, body := get(t, base+"&by=partner", adminToken)
+	if code != 200 || !strings.Contains(body, `"partner": "PA"`) || !strings.Contains(body, `"partner": "PB"`) {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+	// A partner sees itself only, however it asks.
+	code, body = get(t, base+"&by=partner", paToken)
+	if code != 200 || !strings.Contains(body, `"partner": "PA"`) || strings.Contains(body, `"PB"`) {
+		t.Fatalf("partner by partner: %d %s", code, body)
+	}
+	var doc struct {
+		Totals map[string]any `json:"totals"`
+	}
+	_, body = get(t, base, paToken)
+	json.Unmarshal([]byte(body), &doc)
+	if doc.Totals["clicks"].(float64) != 3 {
+		t.Fatalf("partner totals: %s", body)
+	}
+	if code, body := get(t, base+"&where=partner=PB", paToken); code != 403 || !strings.Contains(body, `reads partner \"PA\" only`) {
+		t.Fatalf("partner asking for another: %d %s", code, body)
+	}
+	if code, body := get(t, srv.URL+"/api/v1/commissions?from=2026-11-10&to=2026-11-13&partner=PB", paToken); code != 403 {
+		t.Fatalf("partner reading another's lines: %d %s", code, body)
+	}
+	code, body = get(t, srv.URL+"/api/v1/commissions?from=2026-11-10&to=2026-11-13", paToken)
+	if code != 200 || strings.Contains(body, `"partner_id":"PB"`) || !strings.Contains(body, `"partner_id":"PA"`) {
+		t.Fatalf("partner lines: %d %s", code, body)
+	}
+	code, body = get(t, srv.URL+"/api/v1/commissions?from=2026-11-10&to=2026-11-13&format=csv", adminToken)
+	if code != 200 || strings.Count(body, "\n") != 6 || !strings.Contains(body, "ambassador-2025,PB,order,o3,acc,approved") {
+		t.Fatalf("admin lines csv: %d %s", code, body)
+	}
+	for _, bad := range []string{"?by=secret", "?where=x", "?from=yesterday", "?to=2026-13-01", "?limit=0"} {
+		if code, body := get(t, srv.URL+"/api/v1/reports"+bad, adminToken); code != 400 {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+	if code, body := get(t, base+"&by=day&format=csv", adminToken); code != 200 || !strings.HasPrefix(body, "day,clicks,") {
+		t.Fatalf("csv: %d %s", code, body)
+	}
+	// Without any token configured the API is off.
+	off := httptest.NewServer(report.Handler(nil, report.Access{}, nil))
+	defer off.Close()
+	if code, _ := get(t, off.URL+"/api/v1/reports", "x"); code != 403 {
+		t.Fatalf("no tokens configured: %d", code)
+	}
+}
+
+// artifacts is where screenshots go: $FIRSTCLAIM_ARTIFACTS, else a folder of the test's.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("FIRSTCLAIM_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	os.MkdirAll(dir, 0o755)
+	return dir
+}
+
+func TestPageInChromium(t *testing.T) {
+	srv := server(t)
+	ctx := browsertest.New(t, "")
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	js := func(expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return v
+	}
+	waitFor := func(expr, want string) {
+		t.Helper()
+		var got string
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if got = js(expr); got == want {
+				return
+			}
+		}
+		t.Fatalf("%s = %q, want %q (page error: %q)", expr, got, want, js(`document.querySelector('#error').textContent`))
+	}
+	shot := func(name string) {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			p := filepath.Join(artifacts(t), name)
+			os.WriteFile(p, png, 0o644)
+			t.Logf("screenshot: %s", p)
+		}
+	}
+	pick := func(from, to string) {
+		js(`document.querySelector('#from').value='` + from + `'; document.querySelector('#to').value='` + to + `';
+			document.querySelector('#series').removeAttribute('data-clicks'); document.querySelector('#apply').click(); 'ok'`)
+	}
+
+	browsertest.Do(t, ctx, chromedp.Navigate(srv.URL+"/ui#token="+adminToken), chromedp.WaitReady("#apply"))
+	if js(`location.hash`) != "" {
+		t.Fatal("the token stayed in the address")
+	}
+	pick("2026-11-10", "2026-11-12")
+	waitFor(`document.querySelector('#series').getAttribute('data-clicks') || ''`, "3,2,1")
+	if got := js(`document.querySelector('#series').getAttribute('data-claims')`); got != "2,0,1" {
+		t.Errorf("claims drawn: %s", got)
+	}
+	if got := js(`document.querySelector('#series').getAttribute('data-protected')`); got != "0,1,0" {
+		t.Errorf("protected drawn: %s", got)
+	}
+	if got := js(`document.querySelector('#series').querySelectorAll('polyline').length + ''`); got != "3" {
+		t.Errorf("lines drawn: %s", got)
+	}
+	if got := js(`document.querySelector('[data-metric=clicks] b').textContent`); got != "6" {
+		t.Errorf("clicks card: %s", got)
+	}
+	if got := js(`[...document.querySelectorAll('#countries rect')].map(r => r.dataset.key + '=' + r.dataset.value).join(',')`); got != "DE=3,FR=2,US=1" {
+		t.Errorf("country bars: %s", got)
+	}
+	if got := js(`[...document.querySelectorAll('#partners tr')].slice(1).map(r => r.cells[0].textContent + ':' + r.cells[3].textContent).join(',')`); got != "PA:0,PB:1" {
+		t.Errorf("partners table (protected): %s", got)
+	}
+	waitFor(`document.querySelectorAll('#lines tr').length + ''`, "6")
+	shot("report-admin.png")
+
+	// The picker changes the numbers.
+	pick("2026-11-11", "2026-11-11")
+	waitFor(`document.querySelector('#series').getAttribute('data-clicks') || ''`, "2")
+	if got := js(`document.querySelector('[data-metric=clicks] b').textContent`); got != "2" {
+		t.Errorf("clicks card after the picker: %s", got)
+	}
+
+	// CSV download.
+	pick("2026-11-10", "2026-11-12")
+	waitFor(`document.querySelector('#series').getAttribute('data-clicks') || ''`, "3,2,1")
+	js(`document.querySelector('[data-csv="by=partner"]').click(); 'ok'`)
+	var csv []byte
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && csv == nil; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(filepath.Join(downloads, "firstclaim-partner.csv")); err == nil && len(b) > 0 {
+			csv = b
+		}
+	}
+	if !strings.HasPrefix(string(csv), "partner,clicks,") || !strings.Contains(string(csv), "\nPB,3,2,1,0,1,1,1,0,1,0,1,200.00 CNY,90.00 CNY") {
+		t.Fatalf("downloaded CSV:\n%s", csv)
+	}
+
+	// A partner's token: its own numbers only, in the page and through the API behind it.
+	// A new page load (a different query string), not a jump within the page.
+	browsertest.Do(t, ctx, chromedp.Navigate(srv.URL+"/ui?view=partner#token="+paToken), chromedp.WaitReady("#apply"))
+	pick("2026-11-10", "2026-11-12")
+	waitFor(`document.querySelector('#series').getAttribute('data-clicks') || ''`, "3,0,0")
+	waitFor(`document.querySelector('#who').textContent`, "partner PA")
+	if got := js(`[...document.querySelectorAll('#partners tr')].slice(1).map(r => r.cells[0].textContent).join(',')`); got != "PA" {
+		t.Errorf("partner view lists partners %q", got)
+	}
+	waitFor(`document.querySelectorAll('#lines tr').length + ''`, "5") // o1, the rejected o2, o1's clawback, the lead
+	if got := js(`[...document.querySelectorAll('#lines tr')].slice(1).map(r => r.cells[2].textContent).join(',')`); got != "PA,PA,PA,PA" {
+		t.Errorf("partner view lines of %q", got)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`fetch('/api/v1/commissions?partner=PB&from=2026-11-10&to=2026-11-13',
+		{headers: {Authorization: 'Bearer ' + sessionStorage.getItem('fc_token')}}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status != 403 {
+		t.Fatalf("the partner page reading PB's lines: %v %v", status, err)
+	}
+	shot("report-partner.png")
+}

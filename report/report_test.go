@@ -1,0 +1,264 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/report"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+func at(day, hour, min int) time.Time { return time.Date(2026, 11, day, hour, min, 0, 0, time.UTC) }
+
+// seed writes a data set small enough to know every number of every report.
+func seed(t testing.TB, conn driver.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	click := func(id string, ts time.Time, link, partner, program string, o firstclaim.Outcome, country, device, browser string, visitor uint64) firstclaim.Click {
+		return firstclaim.Click{ID: id, TS: ts, Link: link, PartnerID: partner, Program: program, Campaign: "spring", Outcome: o,
+			Country: country, DeviceType: device, Browser: browser, Visitor: visitor, RefererHost: "news.example"}
+	}
+	c3 := click("c3", at(10, 11, 30), "L1", "PA", "affiliate", firstclaim.OutcomeKept, "DE", "mobile", "Safari", 2)
+	c3.Duplicate = true
+	c5 := click("c5", at(11, 9, 5), "L2", "PB", "affiliate", firstclaim.OutcomeNotNavigation, "FR", "desktop", "Chrome", 3)
+	c5.NotNavigation = true
+	c6 := click("c6", at(11, 10, 0), "L2", "PB", "affiliate", firstclaim.OutcomeBot, "", "bot", "Slackbot", 4)
+	c6.Bot = true
+	clicks := []firstclaim.Click{
+		click("c1", at(10, 10, 0), "L1", "PA", "affiliate", firstclaim.OutcomeClaimed, "DE", "desktop", "Chrome", 1),
+		click("c2", at(10, 11, 0), "L1", "PA", "affiliate", firstclaim.OutcomeClaimed, "DE", "mobile", "Safari", 2),
+		c3,
+		click("c4", at(11, 9, 0), "L2", "PB", "affiliate", firstclaim.OutcomeProtected, "FR", "desktop", "Chrome", 3),
+		c5, c6,
+		click("c7", at(12, 12, 0), "L3", "PB", "ambassador-2025", firstclaim.OutcomeClaimed, "US", "tablet", "Safari", 5),
+		click("c8", at(20, 12, 0), "L3", "PB", "ambassador-2025", firstclaim.OutcomeClaimed, "US", "tablet", "Safari", 6), // outside the range
+	}
+	assoc := func(id string, ts time.Time, program, partner, link, kind string) firstclaim.Association {
+		return firstclaim.Association{ID: id, TS: ts, Program: program, AccountID: "acc-" + id, PartnerID: partner, Link: link, Kind: kind}
+	}
+	assocs := []firstclaim.Association{
+		assoc("a1", at(10, 12, 0), "affiliate", "PA", "L1", "register"),
+		assoc("a2", at(10, 13, 0), "affiliate", "PA", "L1", "login"),
+		assoc("a3", at(12, 13, 0), "ambassador-2025", "PB", "L3", "register"),
+	}
+	w := sink.NewClickHouse(conn)
+	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Associations: assocs}); err != nil {
+		t.Fatal(err)
+	}
+	// A replay writes c2 and a3 again (as the sink does after a lost acknowledgement): still one each.
+	if err := w.Write(ctx, &sink.Batch{Clicks: clicks[1:2], Associations: assocs[2:], Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	line := func(program, partner, kind, ref, status, cur string, base, commission int64, ts time.Time) attribution.Line {
+		return attribution.Line{Program: program, PartnerID: partner, Line: kind, Ref: ref, AccountID: "acc", Status: status,
+			Currency: cur, Base: base, Commission: commission, TS: ts, Rate: "0.45"}
+	}
+	run1 := []attribution.Line{
+		line("ambassador-2025", "PA", "order", "o1", "approved", "CNY", 10000, 4500, at(10, 14, 0)),
+		line("ambassador-2025", "PA", "order", "o2", "rejected", "CNY", 5000, 0, at(10, 15, 0)),
+		line("ambassador-2025", "PB", "order", "o3", "pending", "CNY", 20000, 9000, at(12, 14, 0)),
+		line("ambassador-2025", "PA", "clawback", "o1", "approved", "CNY", -2222, -1000, at(11, 8, 0)),
+		line("affiliate", "PA", "lead", "acc-a1", "approved", "USD", 1, 700, at(10, 12, 0)),
+	}
+	if err := attribution.SaveLines(ctx, conn, run1, at(13, 0, 0), at(13, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	run2 := append([]attribution.Line(nil), run1...)
+	run2[2].Status = "approved" // a later run moved o3 forward
+	if err := attribution.SaveLines(ctx, conn, run2, at(14, 0, 0), at(14, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, conn driver.Conn, q report.Query) *report.Result {
+	t.Helper()
+	if q.From.IsZero() {
+		q.From, q.To = at(10, 0, 0), at(13, 0, 0)
+	}
+	res, err := report.Run(context.Background(), conn, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// counts renders a row's counts as "clicks=3 visitors=2 ..." (zeros left out), for comparisons.
+func counts(r report.Row) string {
+	var parts []string
+	for _, m := range report.Metrics {
+		if v := r.Counts[m]; v != 0 {
+			parts = append(parts, m+"="+itoa(v))
+		}
+	}
+	for _, cur := range []string{"CNY", "USD"} {
+		if v, ok := r.Base[cur]; ok && v != 0 {
+			parts = append(parts, "base="+attribution.FormatAmount(v, cur)+cur)
+		}
+		if v, ok := r.Commission[cur]; ok && v != 0 {
+			parts = append(parts, "commission="+attribution.FormatAmount(v, cur)+cur)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func itoa(v uint64) string { b, _ := json.Marshal(v); return string(b) }
+
+func check(t *testing.T, res *report.Result, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, r := range res.Rows {
+		var key []string
+		for _, b := range res.Query.By {
+			key = append(key, r.Dims[b])
+		}
+		got[strings.Join(key, "|")] = counts(r)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%v %q:\n got %s\nwant %s", res.Query.By, k, got[k], w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%v: unexpected row %q: %s", res.Query.By, k, got[k])
+		}
+	}
+}
+
+func TestReportsEveryNumber(t *testing.T) {
+	_, conn := chtest.Database(t)
+	seed(t, conn)
+
+	all := run(t, conn, report.Query{})
+	// Without the replay in range, the direct count must give the same numbers for that day.
+	if got := counts(run(t, conn, report.Query{From: at(11, 0, 0), To: at(13, 0, 0)}).Totals); got != "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=80.00CNY" {
+		t.Errorf("a range without replayed rows:\n got %s", got)
+	}
+	if got, want := counts(all.Totals), "clicks=6 visitors=4 claims=3 kept=1 protected=1 not_navigation=1 bots=1 duplicates=1 registers=2 logins=1 orders=2 base=300.00CNY commission=125.00CNY commission=7.00USD"; got != want {
+		t.Errorf("totals:\n got %s\nwant %s", got, want)
+	}
+	if got := counts(run(t, conn, report.Query{IncludeBots: true}).Totals); !strings.HasPrefix(got, "clicks=7 visitors=5 ") {
+		t.Errorf("totals with bots: %s", got)
+	}
+	check(t, run(t, conn, report.Query{By: []string{"day"}}), map[string]string{
+		"2026-11-10": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 orders=1 base=100.00CNY commission=45.00CNY commission=7.00USD",
+		"2026-11-11": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1 commission=-10.00CNY",
+		"2026-11-12": "clicks=1 visitors=1 claims=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"partner"}}), map[string]string{
+		"PA": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 orders=1 base=100.00CNY commission=35.00CNY commission=7.00USD",
+		"PB": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"program", "partner"}}), map[string]string{
+		"affiliate|PA":       "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 commission=7.00USD",
+		"affiliate|PB":       "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1",
+		"ambassador-2025|PA": "orders=1 base=100.00CNY commission=35.00CNY",
+		"ambassador-2025|PB": "clicks=1 visitors=1 claims=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
+	})
+	// Dimensions only clicks have: associations and commissions stay out of the rows, not in a blank one.
+	check(t, run(t, conn, report.Query{By: []string{"country"}}), map[string]string{
+		"DE": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1", "FR": "clicks=2 visitors=1 protected=1 not_navigation=1",
+		"US": "clicks=1 visitors=1 claims=1", "": "bots=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"device"}}), map[string]string{
+		"desktop": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1", "mobile": "clicks=2 visitors=1 claims=1 kept=1 duplicates=1",
+		"tablet": "clicks=1 visitors=1 claims=1", "bot": "bots=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"browser"}, IncludeBots: true}), map[string]string{
+		"Chrome": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1", "Safari": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1",
+		"Slackbot": "clicks=1 visitors=1 bots=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"outcome"}}), map[string]string{
+		"claimed": "clicks=3 visitors=3 claims=3", "kept": "clicks=1 visitors=1 kept=1 duplicates=1", "protected": "clicks=1 visitors=1 protected=1",
+		"not_navigation": "clicks=1 visitors=1 not_navigation=1", "bot": "bots=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"hour"}, Where: map[string]string{"link": "L1"}}), map[string]string{
+		"2026-11-10T10:00Z": "clicks=1 visitors=1 claims=1", "2026-11-10T11:00Z": "clicks=2 visitors=1 claims=1 kept=1 duplicates=1",
+		"2026-11-10T12:00Z": "registers=1", "2026-11-10T13:00Z": "logins=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"link", "campaign"}}), map[string]string{
+		"L1|spring": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1", "L2|spring": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1",
+		"L3|spring": "clicks=1 visitors=1 claims=1",
+	})
+	check(t, run(t, conn, report.Query{By: []string{"referer_host"}}), map[string]string{
+		"news.example": "clicks=6 visitors=4 claims=3 kept=1 protected=1 not_navigation=1 bots=1 duplicates=1",
+	})
+	// A filter only clicks have leaves the other sources out of the totals too.
+	if got := counts(run(t, conn, report.Query{Where: map[string]string{"country": "DE"}}).Totals); got != "clicks=3 visitors=2 claims=2 kept=1 duplicates=1" {
+		t.Errorf("country=DE totals: %s", got)
+	}
+	// A partner's view is that partner's, whatever it groups by.
+	scoped := run(t, conn, report.Query{By: []string{"partner", "link"}, Partner: "PB"})
+	check(t, scoped, map[string]string{
+		"PB|L2": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1", "PB|L3": "clicks=1 visitors=1 claims=1 registers=1",
+	})
+	if _, err := report.Run(context.Background(), conn, report.Query{From: at(10, 0, 0), To: at(13, 0, 0), Partner: "PB", Where: map[string]string{"partner": "PA"}}); err == nil {
+		t.Fatal("a partner's query read another partner")
+	}
+	for _, q := range []report.Query{
+		{From: at(10, 0, 0), To: at(13, 0, 0), By: []string{"clicks; DROP TABLE clicks"}},
+		{From: at(10, 0, 0), To: at(13, 0, 0), Where: map[string]string{"1=1 OR partner": "x"}},
+		{From: at(13, 0, 0), To: at(10, 0, 0)},
+	} {
+		if _, err := report.Run(context.Background(), conn, q); err == nil {
+			t.Errorf("%+v was accepted", q)
+		}
+	}
+	// Output formats.
+	var table, csv, js bytes.Buffer
+	res := run(t, conn, report.Query{By: []string{"partner"}})
+	res.WriteTable(&table)
+	res.WriteCSV(&csv)
+	res.WriteJSON(&js)
+	if !strings.Contains(table.String(), "partner  clicks") || !strings.Contains(table.String(), "total") {
+		t.Errorf("table:\n%s", table.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(csv.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "partner,clicks,visitors") ||
+		!strings.HasPrefix(lines[1], "PA,3,2,2,1,0,0,0,1,1,1,1,100.00 CNY,35.00 CNY; 7.00 USD") {
+		t.Errorf("csv:\n%s", csv.String())
+	}
+	var doc struct {
+		Rows   []map[string]any `json:"rows"`
+		Totals map[string]any   `json:"totals"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.Rows) != 2 || doc.Totals["clicks"].(float64) != 6 ||
+		doc.Totals["commission"].(map[string]any)["USD"] != "7.00" {
+		t.Errorf("json: %v %s", err, js.String())
+	}
+}
+
+// A click that reached ClickHouse only through replays, twice, counts once; so does one written
+// first and replayed later.
+func TestReplayedClicksCountOnce(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := sink.NewClickHouse(conn)
+	mk := func(id string, o firstclaim.Outcome) firstclaim.Click {
+		return firstclaim.Click{ID: id, TS: at(10, 9, 0), Link: "L", PartnerID: "P", Program: "affiliate", Outcome: o, Visitor: 9}
+	}
+	ctx := context.Background()
+	for _, b := range []*sink.Batch{
+		{Clicks: []firstclaim.Click{mk("only-replayed", firstclaim.OutcomeClaimed)}, Retry: true},
+		{Clicks: []firstclaim.Click{mk("only-replayed", firstclaim.OutcomeClaimed)}, Retry: true},
+		{Clicks: []firstclaim.Click{mk("first-then-replayed", firstclaim.OutcomeProtected)}},
+		{Clicks: []firstclaim.Click{mk("first-then-replayed", firstclaim.OutcomeProtected)}, Retry: true},
+		{Clicks: []firstclaim.Click{mk("plain", firstclaim.OutcomeKept)}},
+	} {
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := run(t, conn, report.Query{By: []string{"outcome"}})
+	if got := counts(res.Totals); got != "clicks=3 visitors=1 claims=1 kept=1 protected=1" {
+		t.Fatalf("totals: %s", got)
+	}
+	check(t, res, map[string]string{"claimed": "clicks=1 visitors=1 claims=1", "protected": "clicks=1 visitors=1 protected=1", "kept": "clicks=1 visitors=1 kept=1"})
+}

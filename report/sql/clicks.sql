@@ -1,0 +1,18 @@
+-- Click metrics by the asked dimensions, for a range holding no replayed rows: every row is a
+-- different click, so rows are counted as they are. (report.Run checks replayed_rows first, and
+-- takes clicks_dedup otherwise.)
+-- The dimension, filter and grouping placeholders are filled from report's whitelist of columns;
+-- values are bound: the bots flag four times (1 counts bots), from, to, then the filters.
+SELECT
+    {dims}
+    countIf(bot = 0 OR ?) AS clicks,
+    uniqExactIf(visitor, bot = 0 OR ?) AS visitors,
+    countIf(outcome = 'claimed') AS claims,
+    countIf(outcome = 'kept') AS kept,
+    countIf(outcome = 'protected') AS protected,
+    countIf(not_navigation = 1 AND (bot = 0 OR ?)) AS not_navigation,
+    countIf(bot = 1) AS bots,
+    countIf(duplicate = 1 AND (bot = 0 OR ?)) AS duplicates
+FROM clicks
+WHERE ts >= ? AND ts < ? {where}
+{group_by}
