@@ -1,5 +1,5 @@
 # firstclaim: the two commands are `make demo` and `make test`.
-.PHONY: demo test deps build bench fuzz clean
+.PHONY: demo test deps build bench bench-attribution bench-reports fuzz clean
 
 demo: ## run the demo: local ClickHouse, sample links, served on 127.0.0.1:8080
 	scripts/demo
@@ -13,8 +13,14 @@ deps: ## install test and demo dependencies
 build: ## build the binary into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/firstclaim ./cmd/firstclaim
 
-bench: ## side-by-side benchmarks (see bench/README.md)
+bench: ## the redirect path beside nginx and a bare fasthttp server (bench/results/DATE-redirect.md)
 	bench/run
+
+bench-attribution: ## attribution of 1M orders against 10M clicks (bench/results/DATE-attribution.md)
+	bench/attribution
+
+bench-reports: ## report latency over 10M clicks (bench/results/DATE-reports.md)
+	bench/reports
 
 fuzz: ## run each fuzzer for a while
 	go test -run XXX -fuzz FuzzVerify -fuzztime 60s ./cookie/

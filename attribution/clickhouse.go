@@ -126,7 +126,7 @@ func Load(ctx context.Context, conn driver.Conn, p *Program, asOf time.Time, pro
 	for rows.Next() {
 		a := Association{Program: p.Name}
 		var ms uint16
-		if err := rows.Scan(&a.TS, &ms, &a.AccountID, &a.PartnerID, &a.ClickID, &a.Kind, &a.ClaimedAt); err != nil {
+		if err := rows.Scan(&a.TS, &ms, &a.AccountID, &a.PartnerID, &a.ClickID, &a.Kind, &a.ClaimedAt, &a.NetworkClickID); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("cannot read associations: %w", err)
 		}
@@ -294,7 +294,7 @@ func Import(ctx context.Context, conn driver.Conn, table, path string, now time.
  click_id, link, kind, claimed_at, claim_expires_at, source, network_click_id)`, len(rows), func(bt driver.Batch, i int) error {
 			a := &rows[i]
 			return bt.Append(AssociationID(a), toDateTime(a.TS), millis(a.TS), a.Program, a.AccountID, a.PartnerID, a.ClickID, "",
-				a.Kind, toDateTime(a.ClaimedAt), toDateTime(time.Time{}), "import", "")
+				a.Kind, toDateTime(a.ClaimedAt), toDateTime(time.Time{}), "import", a.NetworkClickID)
 		})
 	}
 	return 0, fmt.Errorf("cannot import %q: want one of %s", table, strings.Join(ImportTables, ", "))

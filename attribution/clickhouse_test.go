@@ -260,7 +260,7 @@ func TestAssociationResolvedThroughItsClick(t *testing.T) {
 	claimedAt := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p := attribution.Presets()[attribution.PresetAmbassador2025]
 	click := firstclaim.Click{ID: "click-1", TS: claimedAt, Link: "l", PartnerID: "pa", Program: p.Name, Outcome: firstclaim.OutcomeClaimed,
-		ClaimPartnerID: "pa", ClaimClickID: "click-1", ClaimExpiresAt: claimedAt.Add(p.Window())}
+		ClaimPartnerID: "pa", ClaimClickID: "click-1", ClaimExpiresAt: claimedAt.Add(p.Window()), NetworkParam: "irclickid", NetworkClickID: "net-77"}
 	assoc := firstclaim.Association{ID: "as-1", TS: claimedAt.Add(time.Hour), Program: p.Name, AccountID: "acc", ClickID: "click-1",
 		Kind: "register", Source: "s2s"}
 	if err := sink.NewClickHouse(conn).Write(ctx, &sink.Batch{Clicks: []firstclaim.Click{click}, Associations: []firstclaim.Association{assoc}}); err != nil {
@@ -273,8 +273,15 @@ func TestAssociationResolvedThroughItsClick(t *testing.T) {
 	if len(in.Associations) != 1 {
 		t.Fatalf("associations: %+v", in.Associations)
 	}
-	if a := in.Associations[0]; a.PartnerID != "pa" || !a.ClaimedAt.Equal(claimedAt) || !a.TS.Equal(assoc.TS) {
+	if a := in.Associations[0]; a.PartnerID != "pa" || !a.ClaimedAt.Equal(claimedAt) || !a.TS.Equal(assoc.TS) || a.NetworkClickID != "net-77" {
 		t.Fatalf("association read as %+v", a)
+	}
+	// The network's click id reaches the line, for its postback.
+	in.Orders = []attribution.Order{{ID: "o1", AccountID: "acc", TS: claimedAt.Add(2 * time.Hour), Product: "ecs", Category: "compute",
+		Billing: "prepaid", Kind: "new", Currency: "CNY", Amount: 10000}}
+	lines, err := attribution.Compute(&p, in, claimedAt.Add(48*time.Hour))
+	if err != nil || len(lines) != 1 || lines[0].NetworkClickID != "net-77" || lines[0].ClickID != "click-1" || lines[0].PartnerID != "pa" {
+		t.Fatalf("lines %+v %v", lines, err)
 	}
 }
 

@@ -36,6 +36,7 @@ type binding struct {
 	partner string
 	kind    string // of the association that made it
 	clickID string
+	netID   string // the network click id the claim carried
 	assocTS time.Time
 	start   time.Time
 	end     time.Time
@@ -197,7 +198,7 @@ func (e *engine) bind(all []Association) {
 		if e.p.WindowFrom == FromClick {
 			from = a.ClaimedAt
 		}
-		b := binding{partner: a.PartnerID, kind: a.Kind, clickID: a.ClickID, assocTS: a.TS, start: from, end: from.Add(e.window),
+		b := binding{partner: a.PartnerID, kind: a.Kind, clickID: a.ClickID, netID: a.NetworkClickID, assocTS: a.TS, start: from, end: from.Add(e.window),
 			forever: forever && a.Kind == "register"}
 		if n := len(bs); n > 0 && b.start.Before(bs[n-1].end) {
 			b.start = bs[n-1].end // bindings never overlap: the earlier claim keeps its time
@@ -369,6 +370,9 @@ func (e *engine) orderLines() []Line {
 		}
 		b, reason, partner := e.cover(o.AccountID, o.TS)
 		l.PartnerID = partner
+		if b != nil {
+			l.ClickID, l.NetworkClickID = b.clickID, b.netID
+		}
 		id := e.identity(o.AccountID)
 		var rate Rate
 		rateSet := false
@@ -448,6 +452,7 @@ func (e *engine) orderLines() []Line {
 					Program: e.p.Name, PartnerID: l.PartnerID, Line: LineClawback, Ref: o.ID, AccountID: o.AccountID,
 					Status: StatusApproved, Base: -r, Rate: l.Rate, Commission: -(l.Commission - rate.Apply(l.Base-r)),
 					Currency: o.Currency, PayableOn: dateOf(o.RefundedAt), TS: o.RefundedAt,
+					ClickID: l.ClickID, NetworkClickID: l.NetworkClickID,
 				})
 			}
 		}
@@ -498,7 +503,7 @@ func (e *engine) leads() []Line {
 	for _, acc := range accounts {
 		a := e.regs[acc]
 		l := Line{Program: e.p.Name, PartnerID: a.PartnerID, Line: LineLead, Ref: acc, AccountID: acc,
-			Base: 1, BaseCount: true, Currency: e.p.Rules.Currency, TS: a.TS}
+			Base: 1, BaseCount: true, Currency: e.p.Rules.Currency, TS: a.TS, ClickID: a.ClickID, NetworkClickID: a.NetworkClickID}
 		id := e.identity(acc)
 		switch {
 		case !e.claimLive(&a):

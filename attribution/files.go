@@ -379,6 +379,9 @@ func parseAssociation(r *row) (a Association, err error) {
 	if a.ClaimedAt, err = r.time("claimed_at", true); err != nil {
 		return
 	}
+	if a.NetworkClickID, err = r.str("network_click_id", false); err != nil {
+		return
+	}
 	if a.ClaimedAt.After(a.TS) {
 		err = r.fail("claimed_at", fmt.Errorf("%s is after the association (%s)", a.ClaimedAt.Format(time.RFC3339), a.TS.Format(time.RFC3339)))
 	}

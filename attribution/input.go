@@ -41,6 +41,10 @@ type Association struct {
 	ClickID   string
 	Kind      string    // register or login
 	ClaimedAt time.Time // when the cookie claim began
+
+	// NetworkClickID is an affiliate network's click id the claim carried (irclickid, admitad_uid):
+	// what the network's postbacks name. Optional in files (network_click_id).
+	NetworkClickID string
 }
 
 // Order is an order from the merchant's billing.

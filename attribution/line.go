@@ -58,6 +58,9 @@ type Line struct {
 	// TS is when the line's event happened (the order, the refund, the sign-up), for reports; it is
 	// not part of the offline contract's output.
 	TS time.Time
+	// ClickID and NetworkClickID are those of the claim behind the line, for postbacks to affiliate
+	// networks; not part of the offline contract's output either.
+	ClickID, NetworkClickID string
 }
 
 // BaseText is the base as written in the output: a decimal amount, or a count.

@@ -39,7 +39,8 @@ func (e *engine) credits() []Line {
 	for _, acc := range accounts {
 		reg := e.regs[acc]
 		id := e.identity(acc)
-		baseLine := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/base", AccountID: acc, Currency: cur, TS: reg.TS}
+		baseLine := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/base", AccountID: acc, Currency: cur, TS: reg.TS,
+			ClickID: reg.ClickID, NetworkClickID: reg.NetworkClickID}
 		var reason string
 		switch {
 		case !e.claimLive(&reg):
@@ -91,6 +92,7 @@ func (e *engine) credits() []Line {
 			bonus := min(bonusRate.Apply(excess), max(capAmount-baseLine.Commission, 0))
 			l := Line{Program: e.p.Name, PartnerID: reg.PartnerID, Line: LineCredit, Ref: acc + "/bonus", AccountID: acc,
 				Base: excess, Rate: bonusRate.String(), Commission: bonus, Currency: cur, TS: reg.TS,
+				ClickID: reg.ClickID, NetworkClickID: reg.NetworkClickID,
 				PayableOn: dateOf(reg.TS.Add(time.Duration(c.BonusPayableDays) * Day))}
 			l.Status = statusBy(e.asOf, l.PayableOn)
 			lines = append(lines, l)

@@ -75,6 +75,9 @@ type Server struct {
 	latency  *metrics.PrometheusHistogram
 	notFound *metrics.Counter
 	assoc    *assocMetrics
+
+	impressions *metrics.Counter
+	impRejected [impReasons]*metrics.Counter
 }
 
 // scratch is the per-request working memory, pooled so that a warm request allocates nothing.
@@ -129,6 +132,10 @@ func New(opts Options) (*Server, error) {
 	s.latency = m.NewPrometheusHistogramExt("firstclaim_redirect_duration_seconds",
 		[]float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3})
 	s.assoc = newAssocMetrics(m)
+	s.impressions = m.NewCounter("firstclaim_impressions_total")
+	for i, r := range impReasonNames {
+		s.impRejected[i] = m.NewCounter(`firstclaim_impression_rejections_total{reason="` + r + `"}`)
+	}
 	if s.opts.Associations.PixelMaxAge <= 0 {
 		s.opts.Associations.PixelMaxAge = 10 * time.Minute
 	}
@@ -157,6 +164,8 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	switch {
 	case len(path) > 3 && path[1] == 'r' && path[2] == '/' && path[0] == '/':
 		s.redirect(ctx, path[3:])
+	case bytes.Equal(path, pathImpressionPixel):
+		s.impressionPixel(ctx)
 	case bytes.Equal(path, pathAssocPixel):
 		s.assocPixel(ctx)
 	case bytes.Equal(path, pathAssocAPI):

@@ -52,6 +52,12 @@ func (r *Row) cells(by []string) []string {
 			out = append(out, money(r.Base))
 		case "commission":
 			out = append(out, money(r.Commission))
+		case "ctr":
+			ctr := ""
+			if v, ok := r.CTR(); ok {
+				ctr = strconv.FormatFloat(100*v, 'f', 2, 64) + "%"
+			}
+			out = append(out, ctr)
 		default:
 			out = append(out, strconv.FormatUint(r.Counts[m], 10))
 		}
@@ -103,6 +109,12 @@ func (r *Row) json() rowJSON {
 			out[m] = moneyJSON(r.Base)
 		case "commission":
 			out[m] = moneyJSON(r.Commission)
+		case "ctr":
+			if v, ok := r.CTR(); ok {
+				out[m] = v
+			} else {
+				out[m] = nil
+			}
 		default:
 			out[m] = r.Counts[m]
 		}

@@ -30,22 +30,25 @@ type dimension struct {
 	clicks  string
 	assocs  string // "" when associations do not have it
 	lines   string // "" when commission lines do not have it
+	imps    string // "" when impressions do not have it
 	ordered bool   // a time dimension: rows sort by it
 }
 
 var dimensions = []dimension{
-	{name: "day", clicks: "toString(toDate(ts))", assocs: "toString(toDate(ts))", lines: "toString(toDate(ts))", ordered: true},
-	{name: "hour", clicks: "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')", assocs: "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')", lines: "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')", ordered: true},
-	{name: "partner", clicks: "partner_id", assocs: "partner_id", lines: "partner_id"},
-	{name: "program", clicks: "program", assocs: "program", lines: "program"},
-	{name: "link", clicks: "link", assocs: "link"},
-	{name: "campaign", clicks: "campaign"},
+	{name: "day", clicks: "toString(toDate(ts))", assocs: "toString(toDate(ts))", lines: "toString(toDate(ts))", imps: "toString(toDate(ts))", ordered: true},
+	{name: "hour", clicks: hourExpr, assocs: hourExpr, lines: hourExpr, imps: hourExpr, ordered: true},
+	{name: "partner", clicks: "partner_id", assocs: "partner_id", lines: "partner_id", imps: "partner_id"},
+	{name: "program", clicks: "program", assocs: "program", lines: "program", imps: "program"},
+	{name: "link", clicks: "link", assocs: "link", imps: "link"},
+	{name: "campaign", clicks: "campaign", imps: "campaign"},
 	{name: "outcome", clicks: "outcome"},
 	{name: "country", clicks: "country"},
 	{name: "device", clicks: "device_type"},
 	{name: "browser", clicks: "browser"},
 	{name: "referer_host", clicks: "referer_host"},
 }
+
+const hourExpr = "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')"
 
 // Dimensions lists the names a report can group and filter by.
 func Dimensions() []string {
@@ -65,9 +68,9 @@ func dimensionByName(name string) (dimension, bool) {
 	return dimension{}, false
 }
 
-// Metrics, in output order.
+// Metrics, in output order. ctr is clicks / impressions, computed from the two.
 var Metrics = []string{"clicks", "visitors", "claims", "kept", "protected", "not_navigation", "bots", "duplicates",
-	"registers", "logins", "orders", "base", "commission"}
+	"registers", "logins", "orders", "base", "commission", "impressions", "ctr"}
 
 // Query is one report.
 type Query struct {
@@ -302,7 +305,22 @@ func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Row, e
 			return nil, fmt.Errorf("cannot sum commissions: %w", err)
 		}
 	}
+	if sql, names, args, ok := q.build(SQL("impressions"), func(d dimension) string { return d.imps }); ok && covered(q, names) {
+		if err := scan(ctx, conn, sql, append([]any{bots, from, to}, args...), len(names), 1, func(dims []string, n []uint64, _ []int64, _ string) {
+			get(names, dims).Counts["impressions"] += n[0]
+		}); err != nil {
+			return nil, fmt.Errorf("cannot count impressions: %w", err)
+		}
+	}
 	return rows, nil
+}
+
+// CTR is the click-through rate of a row: clicks per impression, or false without impressions.
+func (r *Row) CTR() (float64, bool) {
+	if r.Counts["impressions"] == 0 {
+		return 0, false
+	}
+	return float64(r.Counts["clicks"]) / float64(r.Counts["impressions"]), true
 }
 
 // covered reports whether a source has every asked dimension: a source missing one would put all

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -262,3 +263,51 @@ func TestReplayedClicksCountOnce(t *testing.T) {
 	}
 	check(t, res, map[string]string{"claimed": "clicks=1 visitors=1 claims=1", "protected": "clicks=1 visitors=1 protected=1", "kept": "clicks=1 visitors=1 kept=1"})
 }
+
+// Impressions and the click-through rate, per link and partner.
+func TestImpressionsAndCTR(t *testing.T) {
+	_, conn := chtest.Database(t)
+	ctx := context.Background()
+	var clicks []firstclaim.Click
+	var imps []firstclaim.Impression
+	for i := 0; i < 40; i++ {
+		link, partner := "L1", "PA"
+		if i%4 == 0 {
+			link, partner = "L2", "PB"
+		}
+		imps = append(imps, firstclaim.Impression{ID: "i" + itoa(uint64(i)), TS: at(10, 8, i), Link: link, PartnerID: partner, Program: "affiliate", Known: true})
+		if i%5 == 0 {
+			clicks = append(clicks, firstclaim.Click{ID: "c" + itoa(uint64(i)), TS: at(10, 9, i), Link: link, PartnerID: partner,
+				Program: "affiliate", Outcome: firstclaim.OutcomeClaimed, Visitor: uint64(i)})
+		}
+	}
+	imps = append(imps, firstclaim.Impression{ID: "bot", TS: at(10, 8, 59), Link: "L1", PartnerID: "PA", Program: "affiliate", Known: true, Bot: true})
+	w := sink.NewClickHouse(conn)
+	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Impressions: imps}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, &sink.Batch{Impressions: imps[:5], Retry: true}); err != nil { // a replay: still once each
+		t.Fatal(err)
+	}
+	res := run(t, conn, report.Query{By: []string{"link", "partner"}})
+	got := map[string]string{}
+	for _, r := range res.Rows {
+		ctr, _ := r.CTR()
+		got[r.Dims["link"]] = itoa(r.Counts["clicks"]) + "/" + itoa(r.Counts["impressions"]) + "=" + strconvF(ctr)
+	}
+	// L2 (PB) has the impressions at multiples of 4 (10) and the clicks at multiples of 20 (0, 20);
+	// L1 (PA) the other 30 impressions (the bot's left out) and the other 6 clicks.
+	if got["L1"] != "6/30=0.2000" || got["L2"] != "2/10=0.2000" {
+		t.Fatalf("clicks/impressions: %v", got)
+	}
+	var csv bytes.Buffer
+	res.WriteCSV(&csv)
+	if !strings.Contains(csv.String(), "L1,PA,6,") || !strings.Contains(csv.String(), ",30,20.00%") || !strings.Contains(csv.String(), ",10,20.00%") {
+		t.Fatalf("csv:\n%s", csv.String())
+	}
+	if n := run(t, conn, report.Query{IncludeBots: true}).Totals.Counts["impressions"]; n != 41 {
+		t.Fatalf("impressions with bots: %d", n)
+	}
+}
+
+func strconvF(f float64) string { return fmt.Sprintf("%.4f", f) }

@@ -141,8 +141,11 @@ func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-// insertRows is the most clicks sent in one INSERT.
-const insertRows = 2000
+// insertRows is the most clicks sent in one INSERT. Every INSERT makes a part that ClickHouse must
+// merge, so fewer and larger is better for the server; smaller lets request handlers run sooner on a
+// busy core. Measured in bench/: 2,000 halved the closed-loop p99 but made five times the parts, and
+// ClickHouse's merging cost more throughput than the latency was worth; a default batch is one insert.
+const insertRows = 10_000
 
 // clickColumns holds a batch of clicks column by column, reused from batch to batch: the driver
 // takes each column whole, instead of 32 boxed values per row.

@@ -361,6 +361,27 @@ func (s *Sink) send() {
 				}
 				continue
 			}
+			// Batches waiting in the channel went there before the spool was written to (while the
+			// spool holds anything, new batches go straight to it), so they are older: they go
+			// first, and records keep their order.
+			select {
+			case b, ok := <-s.blocks:
+				if !ok {
+					return
+				}
+				if !time.Now().Before(retryAt) {
+					if err := s.deliver(b, false, false); err == nil {
+						backoff = s.opts.MinBackoff
+						s.putBuf(b)
+						continue
+					} else {
+						fail(err)
+					}
+				}
+				s.spoolBlock(b)
+				continue
+			default:
+			}
 			if !time.Now().Before(retryAt) {
 				var err error
 				readBuf, err = s.replay(readBuf[:0])

@@ -10,7 +10,8 @@ SELECT
     click_id,
     kind,
     if(assoc_claimed_at > toDateTime(0), assoc_claimed_at,
-       if(click_expires > toDateTime(0), toDateTime(toUInt32(click_expires) - ?), toDateTime(0))) AS claimed_at
+       if(click_expires > toDateTime(0), toDateTime(toUInt32(click_expires) - ?), toDateTime(0))) AS claimed_at,
+    if(assoc_network != '', assoc_network, click_network) AS network_click_id
 FROM
 (
     SELECT
@@ -21,7 +22,8 @@ FROM
         any(partner_id) AS assoc_partner,
         any(click_id) AS click_id,
         any(kind) AS kind,
-        any(claimed_at) AS assoc_claimed_at
+        any(claimed_at) AS assoc_claimed_at,
+        any(network_click_id) AS assoc_network
     FROM associations
     WHERE program = ? AND ts <= ?
     GROUP BY association_id
@@ -31,7 +33,8 @@ ANY LEFT JOIN
     SELECT
         click_id,
         any(claim_partner_id) AS click_partner,
-        any(claim_expires_at) AS click_expires
+        any(claim_expires_at) AS click_expires,
+        any(network_click_id) AS click_network
     FROM clicks
     WHERE click_id IN (SELECT click_id FROM associations WHERE program = ? AND ts <= ? AND click_id != '')
     GROUP BY click_id

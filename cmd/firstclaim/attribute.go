@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/postback"
 )
 
 type attributeCmd struct {
@@ -28,6 +29,8 @@ type attributeCmd struct {
 	progress   string
 	cpuProfile string
 	memProfile string
+	networks   string
+	pbTimeout  time.Duration
 }
 
 func (c *attributeCmd) flags(fs *flag.FlagSet) {
@@ -37,6 +40,8 @@ func (c *attributeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.input, "input", "", "read the offline contract's files from this `folder` instead of ClickHouse, and print the lines")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` to read from and write the commissions table to")
 	fs.StringVar(&c.out, "out", "", "also write the lines to this `file`: .csv, or NDJSON otherwise")
+	fs.StringVar(&c.networks, "networks", "", "affiliate networks `file` (JSON): send their postbacks for the lines (with --clickhouse)")
+	fs.DurationVar(&c.pbTimeout, "postback-timeout", 2*time.Minute, "the most time postbacks may add to the run; lines not sent by then go next run")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile at the end of the run to this `file`")
 	fs.StringVar(&c.progress, "progress", "auto", "show progress on standard error: auto (on a terminal), always or never")
@@ -90,6 +95,8 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 	switch {
 	case c.input != "" && c.clickhouse != "":
 		return errors.New("--input and --clickhouse exclude each other")
+	case c.input != "" && c.networks != "":
+		return errors.New("--networks needs --clickhouse: what was sent is recorded there")
 	case c.input != "":
 		prog.stage("reading " + c.input)
 		in, err := attribution.ReadDir(c.input)
@@ -104,7 +111,13 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 			return err
 		}
 	case c.clickhouse != "":
-		if lines, err = attributeClickHouse(ctx, c.clickhouse, &p, asOf, prog, env); err != nil {
+		var nets []postback.Network
+		if c.networks != "" {
+			if nets, err = postback.LoadNetworks(c.networks); err != nil {
+				return err
+			}
+		}
+		if lines, err = attributeClickHouse(ctx, c.clickhouse, &p, asOf, prog, env, nets, c.pbTimeout); err != nil {
 			return err
 		}
 	default:

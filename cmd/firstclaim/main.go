@@ -38,6 +38,7 @@ type commandInfo struct {
 var commands = map[string]commandInfo{
 	"serve":     {"run the redirector (public and admin listeners)", func() command { return &serveCmd{} }},
 	"migrate":   {"create or upgrade the ClickHouse database and tables", func() command { return &migrateCmd{} }},
+	"export":    {"a network's monthly statement: commissionable amount and leads per partner, as CSV", func() command { return &exportCmd{} }},
 	"report":    {"clicks, claims, sign-ups, orders and commission by any dimension, from ClickHouse", func() command { return &reportCmd{} }},
 	"prune":     {"delete events older than an age from ClickHouse (partitions, then rows; TTL where supported)", func() command { return &pruneCmd{} }},
 	"import":    {"load accounts, partners, orders or associations from CSV or NDJSON into ClickHouse", func() command { return &importCmd{} }},

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -167,4 +168,73 @@ func Count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// RunCurrent runs SQL statements (each ending with ';' at the end of a line) on the current
+// ClickHouse engine through scripts/ch-current, after the schema's migrations, and returns what they
+// printed. Without the engine a test fails, unless -short.
+func RunCurrent(t testing.TB, statements ...string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short skips the current-engine check")
+	}
+	dir := t.TempDir()
+	var files []string
+	add := func(text string) {
+		p := filepath.Join(dir, fmt.Sprintf("%03d.sql", len(files)))
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	for _, m := range sink.Migrations() {
+		add(m.SQL)
+	}
+	for _, s := range statements {
+		add(strings.TrimSuffix(strings.TrimSpace(s), ";") + ";\n")
+	}
+	out, err := exec.Command("python3", append([]string{filepath.Join(Root(t), "scripts", "ch-current"), "run"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ch-current: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// Literal writes a query parameter as SQL, for running a bound query on the current engine.
+func Literal(v any) string {
+	switch v := v.(type) {
+	case string:
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), "'", `\'`) + "'"
+	case time.Time:
+		return "toDateTime('" + v.UTC().Format("2006-01-02 15:04:05") + "', 'UTC')"
+	case []string:
+		parts := make([]string, len(v))
+		for i, s := range v {
+			parts[i] = Literal(s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return fmt.Sprint(v)
+}
+
+// Bind fills a query's '?' parameters with literals, in order.
+func Bind(t testing.TB, query string, args ...any) string {
+	t.Helper()
+	var b strings.Builder
+	i := 0
+	for _, c := range query {
+		if c == '?' {
+			if i >= len(args) {
+				t.Fatalf("query has more parameters than the %d given:\n%s", len(args), query)
+			}
+			b.WriteString(Literal(args[i]))
+			i++
+			continue
+		}
+		b.WriteRune(c)
+	}
+	if i != len(args) {
+		t.Fatalf("query has %d parameters, %d given", i, len(args))
+	}
+	return b.String()
 }
