@@ -8,19 +8,7 @@ SELECT
     sumIf(base, line = 'order') AS amount,
     countIf(line = 'lead') AS leads,
     sum(commission) AS commission
-FROM
-(
-    SELECT
-        program, line, ref,
-        argMax(partner_id, computed_at) AS partner_id,
-        argMax(status, computed_at) AS status,
-        argMax(currency, computed_at) AS currency,
-        argMax(base, computed_at) AS base,
-        argMax(commission, computed_at) AS commission,
-        argMax(ts, computed_at) AS ts
-    FROM commissions
-    GROUP BY program, line, ref
-)
+FROM commission_lines
 WHERE has(?, program) AND status != 'rejected' AND ts >= ? AND ts < ?
 GROUP BY partner_id, currency
 ORDER BY partner_id, currency;
