@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -287,43 +285,20 @@ func TestAssociationResolvedThroughItsClick(t *testing.T) {
 
 // The queries run on a current ClickHouse too.
 func TestQueriesRunOnCurrentClickHouse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short skips the current-engine check")
+	asOf := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	stmts := []string{`INSERT INTO orders (order_id, account_id, ts, amount) VALUES ('o1', 'a1', '2026-03-01 00:00:00', 100)`,
+		`INSERT INTO associations (association_id, ts, program, account_id, click_id, kind) VALUES ('s1', '2026-03-01 00:00:00', 'x', 'a1', 'c1', 'register')`,
+		`INSERT INTO clicks (click_id, ts, claim_partner_id, claim_expires_at, network_click_id) VALUES ('c1', '2026-03-01 00:00:00', 'pa', '2026-03-31 00:00:00', 'n1')`,
 	}
-	dir := t.TempDir()
-	var files []string
-	write := func(name, text string) {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(text), 0o644)
-		files = append(files, p)
+	params := map[string][]any{
+		"orders":              {asOf},
+		"associations":        {2592000, "x", asOf, "x", asOf},
+		"commissions_current": {"x"},
 	}
-	for _, m := range sink.Migrations() {
-		write(fmt.Sprintf("%03d.sql", m.Version), m.SQL)
-	}
-	write("data.sql", `INSERT INTO orders (order_id, account_id, ts, amount) VALUES ('o1', 'a1', '2026-03-01 00:00:00', 100);
-INSERT INTO associations (association_id, ts, program, account_id, click_id, kind) VALUES ('s1', '2026-03-01 00:00:00', 'x', 'a1', 'c1', 'register');
-INSERT INTO clicks (click_id, ts, claim_partner_id, claim_expires_at) VALUES ('c1', '2026-03-01 00:00:00', 'pa', '2026-03-31 00:00:00');
-`)
-	params := map[string][]string{
-		"orders":              {"'2026-06-01 00:00:00'"},
-		"associations":        {"2592000", "'x'", "'2026-06-01 00:00:00'", "'x'", "'2026-06-01 00:00:00'"},
-		"commissions_current": {"'x'"},
-	}
-	q := regexp.MustCompile(`\?`)
 	for _, name := range attribution.QueryNames() {
-		vals := params[name]
-		i := 0
-		text := q.ReplaceAllStringFunc(attribution.Query(name), func(string) string { i++; return vals[i-1] })
-		if i != len(vals) {
-			t.Fatalf("query %s has %d parameters, the test gives %d", name, i, len(vals))
-		}
-		write("q_"+name+".sql", text+";\n")
+		stmts = append(stmts, chtest.Bind(t, attribution.Query(name), params[name]...))
 	}
-	out, err := exec.Command("python3", append([]string{filepath.Join(chtest.Root(t), "scripts", "ch-current"), "run"}, files...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ch-current: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "pa\tc1\tregister\t2026-03-01 00:00:00") {
+	if out := chtest.RunCurrent(t, stmts...); !strings.Contains(out, "pa\tc1\tregister\t2026-03-01 00:00:00\tn1") {
 		t.Fatalf("the associations query did not resolve the click on the current engine:\n%s", out)
 	}
 }

@@ -355,7 +355,6 @@ func (e *engine) orderLines() []Line {
 	type claimState struct {
 		isNew      bool
 		decided    bool
-		firstPaid  bool
 		newProduct map[string]bool
 	}
 	states := map[*binding]*claimState{}

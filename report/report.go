@@ -11,16 +11,23 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-//go:embed sql/*.sql
+//go:embed sql/*.sql sql/click_metrics.fragment
 var sqlFiles embed.FS
 
-// SQL returns the embedded query template sql/NAME.sql.
+// SQL returns the embedded query template sql/NAME.sql, with the shared click metrics in place.
 func SQL(name string) string {
 	b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
 	if err != nil {
 		panic(err)
 	}
-	return string(b)
+	metrics, _ := sqlFiles.ReadFile("sql/click_metrics.fragment")
+	var body []string
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if !strings.HasPrefix(line, "--") && line != "" {
+			body = append(body, line)
+		}
+	}
+	return strings.Replace(string(b), "    {click_metrics}", strings.Join(body, "\n"), 1)
 }
 
 // A dimension is how rows are grouped: its name in requests, and the column (or expression) in

@@ -58,7 +58,6 @@ type config struct {
 	dsn, chDir   string
 	chPort       string
 	cookieKeys   string
-	claimCookie  string // a claim of partner p1, for the protected scenario
 	staticCookie string // what nginx and the bare server send
 	out          string
 }

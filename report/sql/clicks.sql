@@ -5,14 +5,7 @@
 -- values are bound: the bots flag four times (1 counts bots), from, to, then the filters.
 SELECT
     {dims}
-    countIf(bot = 0 OR ?) AS clicks,
-    uniqExactIf(visitor, bot = 0 OR ?) AS visitors,
-    countIf(outcome = 'claimed') AS claims,
-    countIf(outcome = 'kept') AS kept,
-    countIf(outcome = 'protected') AS protected,
-    countIf(not_navigation = 1 AND (bot = 0 OR ?)) AS not_navigation,
-    countIf(bot = 1) AS bots,
-    countIf(duplicate = 1 AND (bot = 0 OR ?)) AS duplicates
+    {click_metrics}
 FROM clicks
 WHERE ts >= ? AND ts < ? {where}
 {group_by}

@@ -6,14 +6,7 @@
 -- filters twice; then from, to; then from, to.
 SELECT
     {dims}
-    countIf(bot = 0 OR ?) AS clicks,
-    uniqExactIf(visitor, bot = 0 OR ?) AS visitors,
-    countIf(outcome = 'claimed') AS claims,
-    countIf(outcome = 'kept') AS kept,
-    countIf(outcome = 'protected') AS protected,
-    countIf(not_navigation = 1 AND (bot = 0 OR ?)) AS not_navigation,
-    countIf(bot = 1) AS bots,
-    countIf(duplicate = 1 AND (bot = 0 OR ?)) AS duplicates
+    {click_metrics}
 FROM
 (
     SELECT ts, partner_id, link, program, campaign, outcome, country, device_type, browser, referer_host,
