@@ -284,9 +284,6 @@ func CountDistinctClicks(ctx context.Context, conn driver.Conn) (uint64, error) 
 
 var _ Writer = (*ClickHouse)(nil)
 
-// Ping checks that the server answers within ctx.
-func Ping(ctx context.Context, conn driver.Conn) error { return conn.Ping(ctx) }
-
 // DatabaseOf returns the database a DSN names (DefaultDatabase when none).
 func DatabaseOf(dsn string) (string, error) {
 	opts, err := ParseDSN(dsn)

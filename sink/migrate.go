@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // MigrateResult says what Migrate did.
@@ -109,4 +110,20 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 func alreadyDone(err error) bool {
 	var ex *clickhouse.Exception
 	return errors.As(err, &ex) && ex.Code == 44 // ILLEGAL_COLUMN / duplicate column
+}
+
+// SchemaVersion returns the newest migration applied to the database conn uses (0 when none), and
+// the version this build needs.
+func SchemaVersion(ctx context.Context, conn driver.Conn) (have, want uint32, err error) {
+	all := Migrations()
+	want = all[len(all)-1].Version
+	err = conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&have)
+	if err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) { // no such table or database: never migrated
+			return 0, want, nil
+		}
+		return 0, want, err
+	}
+	return have, want, nil
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/sink"
 )
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -463,5 +465,40 @@ func TestKill9LosesOnlyTheNewestClicks(t *testing.T) {
 		100*float64(len(missing))/float64(len(s.list())), window.Round(time.Millisecond))
 	if len(s.list()) < 100 {
 		t.Fatalf("only %d clicks served", len(s.list()))
+	}
+}
+
+// A server pointed at a database that was never migrated says so at start, and keeps every click
+// (spooled) until the schema is there.
+func TestServeSaysWhenTheSchemaIsMissing(t *testing.T) {
+	base := chtest.ServerDSN(t)
+	dsn := strings.Replace(base, "/firstclaim", "/never_migrated_"+strconv.FormatInt(time.Now().UnixNano(), 36), 1)
+	data := t.TempDir()
+	public, _, logs, stop := startServe(t, "--links", linksFile(t), "--clickhouse", dsn, "--data-dir", data, "--flush-interval", "50ms",
+		"--retry-max-backoff", "200ms")
+	s := load(t, public, 2, 50, nil)
+	time.Sleep(100 * time.Millisecond)
+	if !strings.Contains(logs.String(), "run firstclaim migrate") || !strings.Contains(logs.String(), "needed=") {
+		t.Fatalf("no clear word about the schema:\n%s", logs)
+	}
+	stop()
+	// Migrate, start again: the spooled clicks go in.
+	if code, _, stderr := runCmd(t, "migrate", "--clickhouse", dsn); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, _, logs2, stop2 := startServe(t, "--links", linksFile(t), "--clickhouse", dsn, "--data-dir", data)
+	if strings.Contains(logs2.String(), "run firstclaim migrate") {
+		t.Fatalf("a migrated database reported as behind:\n%s", logs2)
+	}
+	stop2()
+	conn, err := sink.Connect(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+strings.TrimPrefix(dsn[strings.LastIndexByte(dsn, '/'):], "/"))
+	missing, extra := compare(s.list(), clickIDs(t, conn))
+	if len(s.list()) != 50 || len(missing) != 0 || extra != 0 {
+		t.Fatalf("served %d, missing %d, unexpected %d", len(s.list()), len(missing), extra)
 	}
 }

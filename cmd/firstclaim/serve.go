@@ -199,9 +199,15 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		s.closers = append(s.closers, conn.Close)
 		// The redirector serves whether or not ClickHouse answers: events wait in the spool.
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := sink.Ping(pctx, conn); err != nil {
+		// The redirector serves whether or not ClickHouse is ready; what it says at start tells the
+		// operator which it is.
+		switch have, want, err := sink.SchemaVersion(pctx, conn); {
+		case err != nil:
 			log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", sink.Redact(c.clickhouse), "err", err)
-		} else {
+		case have < want:
+			log.Error("the ClickHouse schema is missing or behind this release; events are spooled until it is there: run firstclaim migrate",
+				"clickhouse", sink.Redact(c.clickhouse), "schema_version", have, "needed", want)
+		default:
 			log.Info("events go to ClickHouse", "clickhouse", sink.Redact(c.clickhouse))
 		}
 		cancel()
