@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/firstclaim/firstclaim/sink"
 )
 
 //go:embed sql/*.sql
@@ -195,24 +197,17 @@ func SaveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, comput
 const saveChunk = 100_000
 
 func saveLines(ctx context.Context, conn driver.Conn, lines []Line, asOf, computedAt time.Time) error {
-	bt, err := conn.PrepareBatch(ctx, `INSERT INTO commissions (program, partner_id, line, ref, account_id, status, reason,
- currency, base, rate, commission, payable_on, as_of, computed_at, ts)`)
-	if err != nil {
-		return fmt.Errorf("cannot write commissions: %w", err)
-	}
-	for i := range lines {
+	err := sink.Insert(ctx, conn, `INSERT INTO commissions (program, partner_id, line, ref, account_id, status, reason,
+ currency, base, rate, commission, payable_on, as_of, computed_at, ts)`, len(lines), func(bt driver.Batch, i int) error {
 		l := &lines[i]
 		payable := l.PayableOn
 		if payable.IsZero() {
 			payable = time.Unix(0, 0).UTC()
 		}
-		if err := bt.Append(l.Program, l.PartnerID, l.Line, l.Ref, l.AccountID, l.Status, l.Reason, l.Currency,
-			l.Base, l.Rate, l.Commission, payable, toDateTime(asOf), toDateTime(computedAt), toDateTime(l.TS)); err != nil {
-			bt.Abort()
-			return fmt.Errorf("cannot write commission line %s %s: %w", l.Line, l.Ref, err)
-		}
-	}
-	if err := bt.Send(); err != nil {
+		return bt.Append(l.Program, l.PartnerID, l.Line, l.Ref, l.AccountID, l.Status, l.Reason, l.Currency,
+			l.Base, l.Rate, l.Commission, payable, toDateTime(asOf), toDateTime(computedAt), toDateTime(l.TS))
+	})
+	if err != nil {
 		return fmt.Errorf("cannot write %d commission lines: %w", len(lines), err)
 	}
 	return nil
@@ -309,21 +304,9 @@ func AssociationID(a *Association) string {
 	return "imp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// insert sends an import's rows in one INSERT.
 func insert(ctx context.Context, conn driver.Conn, query string, n int, row func(driver.Batch, int) error) error {
-	if n == 0 {
-		return nil
-	}
-	bt, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("cannot import: %w", err)
-	}
-	for i := 0; i < n; i++ {
-		if err := row(bt, i); err != nil {
-			bt.Abort()
-			return fmt.Errorf("cannot import row %d: %w", i+1, err)
-		}
-	}
-	if err := bt.Send(); err != nil {
+	if err := sink.Insert(ctx, conn, query, n, row); err != nil {
 		return fmt.Errorf("cannot import %d rows: %w", n, err)
 	}
 	return nil

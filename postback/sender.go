@@ -19,6 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/sink"
 )
 
 //go:embed sql/*.sql
@@ -238,25 +239,17 @@ func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, r
 }
 
 func (s *Sender) save(ctx context.Context, attempts []attempt) error {
-	if len(attempts) == 0 {
-		return nil
-	}
-	bt, err := s.Conn.PrepareBatch(ctx, "INSERT INTO postbacks (network, program, line, ref, status, url, attempt, ts, http_status, error, ok)")
+	err := sink.Insert(ctx, s.Conn, "INSERT INTO postbacks (network, program, line, ref, status, url, attempt, ts, http_status, error, ok)",
+		len(attempts), func(bt driver.Batch, i int) error {
+			a := &attempts[i]
+			ok := uint8(0)
+			if a.ok {
+				ok = 1
+			}
+			return bt.Append(a.network, a.program, a.line, a.ref, a.status, a.url, a.n, a.ts.UTC().Truncate(time.Second),
+				a.httpStatus, a.err, ok)
+		})
 	if err != nil {
-		return fmt.Errorf("cannot record postbacks: %w", err)
-	}
-	for _, a := range attempts {
-		ok := uint8(0)
-		if a.ok {
-			ok = 1
-		}
-		if err := bt.Append(a.network, a.program, a.line, a.ref, a.status, a.url, a.n, a.ts.UTC().Truncate(time.Second),
-			a.httpStatus, a.err, ok); err != nil {
-			bt.Abort()
-			return fmt.Errorf("cannot record postbacks: %w", err)
-		}
-	}
-	if err := bt.Send(); err != nil {
 		return fmt.Errorf("cannot record %d postback attempts: %w", len(attempts), err)
 	}
 	return nil

@@ -47,7 +47,7 @@ INSERT INTO commissions (program, partner_id, line, ref, status, currency, base,
 		}
 	}
 	stmts = append(stmts, chtest.Bind(t, SQL("replayed_rows"), from, to),
-		chtest.Bind(t, replaceWhere(SQL("lines"), " AND partner_id = ?"), from, to, "PA"))
+		chtest.Bind(t, strings.Replace(SQL("lines"), "{where}", " AND partner_id = ?", 1), from, to, "PA"))
 	if dir := os.Getenv("FIRSTCLAIM_DUMP_SQL"); dir != "" {
 		for i, st := range stmts {
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.sql", i)), []byte(st+";\n"), 0o644)

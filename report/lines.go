@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -31,7 +32,7 @@ func Lines(ctx context.Context, conn driver.Conn, q LinesQuery) ([]attribution.L
 		where += " AND program = ?"
 		args = append(args, q.Program)
 	}
-	rows, err := conn.Query(ctx, replaceWhere(SQL("lines"), where), args...)
+	rows, err := conn.Query(ctx, strings.Replace(SQL("lines"), "{where}", where, 1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read commission lines: %w", err)
 	}
@@ -50,14 +51,4 @@ func Lines(ctx context.Context, conn driver.Conn, q LinesQuery) ([]attribution.L
 		out = append(out, l)
 	}
 	return out, rows.Err()
-}
-
-func replaceWhere(tmpl, where string) string {
-	const mark = "{where}"
-	for i := 0; i+len(mark) <= len(tmpl); i++ {
-		if tmpl[i:i+len(mark)] == mark {
-			return tmpl[:i] + where + tmpl[i+len(mark):]
-		}
-	}
-	return tmpl
 }

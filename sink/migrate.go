@@ -87,15 +87,9 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 			}
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data block that Exec never sends.
-		bt, err := conn.PrepareBatch(ctx, "INSERT INTO schema_migrations (version, name, applied_at)")
-		if err == nil {
-			if err = bt.Append(m.Version, m.Name, DateTime(time.Now())); err == nil {
-				err = bt.Send()
-			} else {
-				_ = bt.Abort()
-			}
-		}
-		if err != nil {
+		if err := Insert(ctx, conn, "INSERT INTO schema_migrations (version, name, applied_at)", 1, func(bt driver.Batch, _ int) error {
+			return bt.Append(m.Version, m.Name, DateTime(time.Now()))
+		}); err != nil {
 			return res, fmt.Errorf("cannot record migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 		log.Info("migration applied", "database", db, "version", m.Version, "name", m.Name)

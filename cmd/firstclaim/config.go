@@ -14,11 +14,8 @@ import (
 // then FIRSTCLAIM_* environment variables, then the command line. The config file comes from
 // --config or FIRSTCLAIM_CONFIG and holds "name = value" lines named like the flags ('#' starts a
 // comment). getenv is os.Getenv in production.
-func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, acceptsArgs ...bool) error {
-	return parseConfigArgs(fs, args, getenv, len(acceptsArgs) > 0 && acceptsArgs[0])
-}
-
-func parseConfigArgs(fs *flag.FlagSet, args []string, getenv func(string) string, acceptsArgs bool) error {
+// acceptsArgs lets arguments follow the flags (import's TABLE FILE); otherwise one is an error.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, acceptsArgs bool) error {
 	var configPath string
 	if fs.Lookup("config") == nil {
 		fs.StringVar(&configPath, "config", "", "config file of `name = value` lines (env FIRSTCLAIM_CONFIG)")

@@ -26,7 +26,7 @@ func TestConfigPrecedence(t *testing.T) {
 	c := &serveCmd{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c.flags(fs)
-	err := parseConfig(fs, []string{"--config", cfg, "--links", "from-flag.csv"}, func(k string) string { return env[k] })
+	err := parseConfig(fs, []string{"--config", cfg, "--links", "from-flag.csv"}, func(k string) string { return env[k] }, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +37,12 @@ func TestConfigPrecedence(t *testing.T) {
 	os.WriteFile(cfg, []byte("listen = :1\nlisten-port = 2\n"), 0o644)
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	(&serveCmd{}).flags(fs)
-	if err := parseConfig(fs, []string{"--config", cfg}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), `unknown setting "listen-port"`) {
+	if err := parseConfig(fs, []string{"--config", cfg}, func(string) string { return "" }, false); err == nil || !strings.Contains(err.Error(), `unknown setting "listen-port"`) {
 		t.Fatalf("err = %v", err)
 	}
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	(&serveCmd{}).flags(fs)
-	if err := parseConfig(fs, nil, func(k string) string { return map[string]string{"FIRSTCLAIM_BATCH_SIZE": "many"}[k] }); err == nil || !strings.Contains(err.Error(), "FIRSTCLAIM_BATCH_SIZE") {
+	if err := parseConfig(fs, nil, func(k string) string { return map[string]string{"FIRSTCLAIM_BATCH_SIZE": "many"}[k] }, false); err == nil || !strings.Contains(err.Error(), "FIRSTCLAIM_BATCH_SIZE") {
 		t.Fatalf("bad env value: err = %v", err)
 	}
 }
