@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -82,9 +81,11 @@ type dupKey struct {
 	link    uint64 // hash of the link code
 }
 
+// dupSeen holds no pointers: the maps of recent hold up to a million entries each, and the
+// garbage collector then has nothing in them to scan.
 type dupSeen struct {
-	ts time.Time
-	id string
+	ts int64  // Unix nanoseconds
+	id uint64 // hash of the click id: a click seen again (a replay) is not its own duplicate
 }
 
 // recent remembers the last click of each visitor and link for about a duplicate window, in two
@@ -94,7 +95,7 @@ type dupSeen struct {
 // visitor-link pairs), and no lookup moves anything around, unlike an LRU.
 type recent struct {
 	cur, prev map[dupKey]dupSeen
-	since     time.Time
+	since     int64 // Unix nanoseconds; 0 before the first click
 	window    time.Duration
 	max       int
 	seed      maphash.Seed
@@ -117,10 +118,10 @@ func (r *recent) get(k dupKey) (dupSeen, bool) {
 }
 
 func (r *recent) add(k dupKey, v dupSeen) {
-	if r.since.IsZero() {
+	if r.since == 0 {
 		r.since = v.ts
 	}
-	if v.ts.Sub(r.since) >= r.window || len(r.cur) >= r.max {
+	if time.Duration(v.ts-r.since) >= r.window || len(r.cur) >= r.max {
 		r.prev, r.cur, r.since = r.cur, make(map[dupKey]dupSeen, len(r.cur)), v.ts
 	}
 	r.cur[k] = v
@@ -162,9 +163,6 @@ func NewEnricher(opts Options) (*Enricher, error) {
 // Enrich implements sink.Enricher.
 func (e *Enricher) Enrich(b *sink.Batch) {
 	for i := range b.Clicks {
-		if i%512 == 511 {
-			runtime.Gosched() // let request handlers run between slices of a large batch
-		}
 		c := &b.Clicks[i]
 		c.RefererHost = firstclaim.HostOf(c.Referer)
 		if c.IP.IsValid() {
@@ -216,14 +214,15 @@ func (e *Enricher) duplicate(c *firstclaim.Click) bool {
 	defer e.mu.Unlock()
 	k := e.seen.key(c.Visitor, c.Link)
 	prev, ok := e.seen.get(k)
-	if ok && prev.id == c.ID {
+	id, ts := maphash.String(e.seen.seed, c.ID), c.TS.UnixNano()
+	if ok && prev.id == id {
 		return false
 	}
-	if ok && c.TS.Before(prev.ts) {
+	if ok && ts < prev.ts {
 		return false // an older click replayed late: judged when it was first seen
 	}
-	e.seen.add(k, dupSeen{ts: c.TS, id: c.ID})
-	return ok && c.TS.Sub(prev.ts) < e.opts.DuplicateWindow
+	e.seen.add(k, dupSeen{ts: ts, id: id})
+	return ok && time.Duration(ts-prev.ts) < e.opts.DuplicateWindow
 }
 
 // storeIP applies the IP storage mode.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -109,48 +108,104 @@ const (
 // Write stores b: clicks, then associations, then impressions. An error leaves part of b stored;
 // the sink sends all of it again, and the tables fold the repeats (see sql/migrations).
 func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
-	// Clicks go in slices of insertRows: encoding and sending one is a stretch of CPU that does not
-	// yield, and on a server with one or two cores request handlers wait behind it.
-	for start := 0; start < len(b.Clicks); start += insertRows {
-		if start > 0 {
-			runtime.Gosched()
+	st, err := w.Begin(ctx, b.Retry)
+	if err != nil {
+		return err
+	}
+	if err = st.Add(b); err == nil {
+		err = st.Commit()
+	}
+	if err != nil {
+		st.Abort()
+	}
+	return err
+}
+
+// Begin implements StreamWriter. The clicks of a batch are one INSERT, whose data goes to the
+// server a block at a time as slices arrive (so encoding and compressing is never one long
+// stretch); ClickHouse makes one part of them when the INSERT ends, on Commit. Associations and
+// impressions, few next to clicks, are kept and inserted on Commit.
+func (w *ClickHouse) Begin(ctx context.Context, retry bool) (Stream, error) {
+	return &chStream{w: w, ctx: ctx, retry: retry}, nil
+}
+
+// blockRows is how many clicks the driver gathers before it sends a block of the INSERT.
+const blockRows = 1024
+
+type chStream struct {
+	w            *ClickHouse
+	ctx          context.Context
+	retry        bool
+	bt           driver.Batch // the clicks' INSERT, once there is a click
+	clicks, rows int          // clicks added; rows in the block not yet sent
+	associations []firstclaim.Association
+	impressions  []firstclaim.Impression
+}
+
+func (s *chStream) Add(b *Batch) error {
+	if len(b.Clicks) > 0 {
+		if s.bt == nil {
+			bt, err := s.w.conn.PrepareBatch(s.ctx, insertClicks)
+			if err != nil {
+				return fmt.Errorf("cannot insert clicks: %w", classify(err))
+			}
+			s.bt = bt
 		}
-		part := b.Clicks[start:min(start+insertRows, len(b.Clicks))]
-		if err := w.insertClicks(ctx, part, b.Retry); err != nil {
-			return fmt.Errorf("cannot insert %d clicks: %w", len(b.Clicks), err)
+		if err := s.w.appendClicks(s.bt, b.Clicks, s.retry); err != nil {
+			return err
+		}
+		s.clicks += len(b.Clicks)
+		if s.rows += len(b.Clicks); s.rows >= blockRows {
+			if err := s.bt.Flush(); err != nil {
+				return fmt.Errorf("cannot insert clicks: %w", classify(err))
+			}
+			s.rows = 0
 		}
 	}
-	if len(b.Associations) > 0 {
-		if err := Insert(ctx, w.conn, insertAssociations, len(b.Associations), func(bt driver.Batch, i int) error {
-			a := &b.Associations[i]
+	s.associations = append(s.associations, b.Associations...)
+	s.impressions = append(s.impressions, b.Impressions...)
+	return nil
+}
+
+func (s *chStream) Commit() error {
+	if s.bt != nil {
+		if err := s.bt.Send(); err != nil {
+			return fmt.Errorf("cannot insert %d clicks: %w", s.clicks, classify(err))
+		}
+		s.bt = nil
+	}
+	if len(s.associations) > 0 {
+		if err := Insert(s.ctx, s.w.conn, insertAssociations, len(s.associations), func(bt driver.Batch, i int) error {
+			a := &s.associations[i]
 			return bt.Append(a.ID, DateTime(a.TS), Millis(a.TS), a.Program, a.AccountID, a.PartnerID, a.ClickID, a.Link,
 				a.Kind, DateTime(a.ClaimedAt), DateTime(a.ClaimExpiresAt), a.Source, a.NetworkClickID)
 		}); err != nil {
-			return fmt.Errorf("cannot insert %d associations: %w", len(b.Associations), err)
+			return fmt.Errorf("cannot insert %d associations: %w", len(s.associations), err)
 		}
 	}
-	if len(b.Impressions) > 0 {
-		if err := Insert(ctx, w.conn, insertImpressions, len(b.Impressions), func(bt driver.Batch, i int) error {
-			m := &b.Impressions[i]
+	if len(s.impressions) > 0 {
+		if err := Insert(s.ctx, s.w.conn, insertImpressions, len(s.impressions), func(bt driver.Batch, i int) error {
+			m := &s.impressions[i]
 			return bt.Append(m.ID, DateTime(m.TS), Millis(m.TS), m.Link, m.PartnerID, m.Program, m.Campaign, m.StoredIP,
 				m.UserAgent, m.Referer, m.Visitor, u8(m.Bot), u8(m.Known))
 		}); err != nil {
-			return fmt.Errorf("cannot insert %d impressions: %w", len(b.Impressions), err)
+			return fmt.Errorf("cannot insert %d impressions: %w", len(s.impressions), err)
 		}
 	}
 	return nil
 }
 
-// insertRows is the most clicks sent in one INSERT. Every INSERT makes a part that ClickHouse must
-// merge, so fewer and larger is better for the server; smaller lets request handlers run sooner on a
-// busy core. Measured in bench/: 2,000 halved the closed-loop p99 but made five times the parts, and
-// ClickHouse's merging cost more throughput than the latency was worth; a default batch is one insert.
-const insertRows = 10_000
+func (s *chStream) Abort() {
+	if s.bt != nil {
+		_ = s.bt.Abort()
+		s.bt = nil
+	}
+}
 
-// clickColumns holds a batch of clicks column by column, reused from batch to batch: the driver
+// clickColumns holds a slice of clicks column by column, reused from slice to slice: the driver
 // takes each column whole, instead of 32 boxed values per row.
 type clickColumns struct {
-	str [22][]string // the string columns, in the order insertClicks fills them
+	str [22][]string // the string columns, in the order appendClicks fills them
 	ts  []time.Time
 	exp []time.Time
 	ms  []uint16
@@ -158,8 +213,8 @@ type clickColumns struct {
 	u8  [7][]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
 }
 
-// insertClicks sends clicks with columnar appends. The column order is insertClicks's.
-func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click, retry bool) error {
+// appendClicks adds clicks to bt with columnar appends. The column order is insertClicks's.
+func (w *ClickHouse) appendClicks(bt driver.Batch, clicks []firstclaim.Click, retry bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := &w.cols
@@ -185,23 +240,14 @@ func (w *ClickHouse) insertClicks(ctx context.Context, clicks []firstclaim.Click
 			c.u8[j] = append(c.u8[j], u8(v))
 		}
 	}
-	bt, err := w.conn.PrepareBatch(ctx, insertClicks)
-	if err != nil {
-		return classify(err)
-	}
 	// The columns of insertClicks, in order, each with its data.
-	cols := []any{c.str[0], c.ts, c.ms, c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7], c.exp,
+	cols := [...]any{c.str[0], c.ts, c.ms, c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7], c.exp,
 		c.u8[0], c.str[8], c.str[9], c.str[10], c.str[11], c.vis, c.u8[1], c.u8[2], c.u8[3], c.u8[4], c.u8[5],
 		c.str[12], c.str[13], c.str[14], c.str[15], c.str[16], c.str[17], c.str[18], c.str[19], c.str[20], c.str[21], c.u8[6]}
 	for i, col := range cols {
 		if err := bt.Column(i).Append(col); err != nil {
-			_ = bt.Abort()
-			return Permanent(fmt.Errorf("column %d: %w", i, err))
+			return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", i, err))
 		}
-	}
-	if err := bt.Send(); err != nil {
-		_ = bt.Abort()
-		return classify(err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,79 @@ func TestReplayedBatchCountsOnce(t *testing.T) {
 	}
 }
 
+// A batch streamed in slices is one INSERT: its blocks reach the server as they fill, and the
+// server makes one part of them when the INSERT ends. An INSERT abandoned part-way may leave the
+// blocks the server already had (18.16 keeps them); the sink's retry writes the whole batch again,
+// marked, and every count sees each click once.
+func TestStreamedBatchIsOneInsert(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := sink.NewClickHouse(conn)
+	base := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	clicks := make([]firstclaim.Click, 10_000)
+	for i := range clicks {
+		clicks[i] = sampleClick(i, base.Add(time.Duration(i)*time.Second))
+	}
+	stream := func(from, to, slice int, retry bool) sink.Stream {
+		st, err := w.Begin(ctx(t), retry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i += slice {
+			b := &sink.Batch{Clicks: slices.Clone(clicks[i:min(i+slice, to)])}
+			if err := st.Add(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st
+	}
+	const n = 7_000
+	if err := stream(0, n, 700, false).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := conn.Query(ctx(t), "SELECT click_id FROM clicks ORDER BY click_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if rows.Close(); len(ids) != n {
+		t.Fatalf("rows: %d, want %d", len(ids), n)
+	}
+	var want []string
+	for _, c := range clicks[:n] {
+		want = append(want, c.ID)
+	}
+	if slices.Sort(want); !slices.Equal(ids, want) {
+		t.Fatal("the stored click ids are not the ids sent")
+	}
+	if parts := chtest.Count(t, conn, "SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'clicks' AND active"); parts != 1 {
+		t.Fatalf("one streamed INSERT made %d parts, want 1", parts)
+	}
+
+	// 3,000 more: blocks of the INSERT have gone to the server when it is abandoned.
+	stream(n, n+3_000, 700, false).Abort()
+	time.Sleep(200 * time.Millisecond) // the server ends the INSERT when it sees the connection close
+	left := chtest.Count(t, conn, "SELECT count() FROM clicks") - n
+	if left%700 != 0 || left >= 3_000 {
+		t.Fatalf("an abandoned INSERT left %d rows: want none, or whole blocks of whole slices", left)
+	}
+	if err := stream(n, n+3_000, 700, true).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sink.CountDistinctClicks(ctx(t), conn); err != nil || got != n+3_000 {
+		t.Fatalf("distinct clicks: %d, %v; want %d", got, err, n+3_000)
+	}
+	if unmarked := chtest.Count(t, conn, "SELECT count() FROM (SELECT click_id FROM clicks WHERE replayed = 0 GROUP BY click_id HAVING count() > 1)"); unmarked != 0 {
+		t.Fatalf("%d clicks stored twice without the replayed mark", unmarked)
+	}
+}
+
 func TestClickHouseErrorsClassified(t *testing.T) {
 	// A database without the tables: the server refuses, and retrying cannot help.
 	dsn := chtest.ServerDSN(t)
@@ -165,7 +239,7 @@ func TestClickHouseErrorsClassified(t *testing.T) {
 	}
 	defer conn.Close()
 	err = sink.NewClickHouse(conn).Write(ctx(t), &sink.Batch{Clicks: []firstclaim.Click{sampleClick(1, time.Now())}})
-	if err == nil || !sink.IsPermanent(err) || !strings.Contains(err.Error(), "cannot insert 1 clicks") {
+	if err == nil || !sink.IsPermanent(err) || !strings.Contains(err.Error(), "cannot insert clicks") {
 		t.Fatalf("missing table: err = %v, permanent = %v", err, sink.IsPermanent(err))
 	}
 	// Nobody listening: a retry may well help.

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,24 @@ func (b *Batch) reset() {
 // record carries its id).
 type Writer interface {
 	Write(ctx context.Context, b *Batch) error
+}
+
+// StreamWriter is a Writer that also takes one batch in slices, so that no step of writing a
+// large batch holds the CPU for long: the sink decodes, enriches and hands over a few hundred
+// records at a time, and request handlers run in between. The slices of one Stream are one batch
+// to the store (ClickHouse: one INSERT).
+type StreamWriter interface {
+	Writer
+	Begin(ctx context.Context, retry bool) (Stream, error)
+}
+
+// Stream takes the slices of one batch in order. The sink reuses b once Add returns: Add copies what
+// it keeps. Commit stores everything added or returns an error; after an error from Add or
+// Commit the sink calls Abort and writes the whole batch again later.
+type Stream interface {
+	Add(b *Batch) error
+	Commit() error
+	Abort()
 }
 
 // Enricher fills the derived fields of a batch's clicks (geography, device, duplicates, the
@@ -461,15 +480,94 @@ func (s *Sink) replay(buf []byte) ([]byte, error) {
 // deliver decodes, enriches and writes one batch of frames. retry says the records may have been
 // written before (a retry, or anything read back from the spool).
 func (s *Sink) deliver(data []byte, replay, retry bool) error {
+	ctx, cancel := context.WithTimeout(s.runCtx, s.opts.SendTimeout)
+	start := time.Now()
+	n, err := s.write(ctx, data, retry)
+	cancel()
+	if n == 0 && err == nil {
+		return nil
+	}
+	s.batchSeconds.Update(time.Since(start).Seconds())
+	if err != nil {
+		s.retried.Inc()
+		if IsPermanent(err) {
+			s.permanent.Inc()
+		}
+		s.log.Warn("sink: write failed; the batch is kept", "records", n, "replay", replay, "permanent", IsPermanent(err), "err", err)
+		return err
+	}
+	s.sent.Add(n)
+	if replay {
+		s.replayed.Add(n)
+	}
+	s.batchRows.Update(float64(n))
+	return nil
+}
+
+// sliceRecords is how many records the worker decodes, enriches and hands to the writer at a time.
+// A slice is a fraction of a millisecond of work; between slices the worker yields, so a batch of
+// 10,000 records never holds a busy core away from request handlers for long.
+const sliceRecords = 256
+
+// write decodes, enriches and writes data a slice at a time: to a StreamWriter as one batch, to
+// any other Writer slice by slice (a Writer tolerates repeats, so a failure part-way is the same as
+// a failed Write). It returns the records handed over.
+func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) {
+	sw, streaming := s.w.(StreamWriter)
+	var st Stream
+	n := 0
+	for len(data) > 0 {
+		began := time.Now()
+		data = s.decode(data, sliceRecords)
+		b := &s.batch
+		if b.Len() == 0 {
+			continue
+		}
+		b.Retry = retry
+		s.enrich(b)
+		var err error
+		switch {
+		case !streaming:
+			err = s.w.Write(ctx, b)
+		case st == nil:
+			if st, err = sw.Begin(ctx, retry); err == nil {
+				err = st.Add(b)
+			}
+		default:
+			err = st.Add(b)
+		}
+		if err != nil {
+			if st != nil {
+				st.Abort()
+			}
+			return n, err
+		}
+		n += b.Len()
+		if len(data) > 0 {
+			s.yield(time.Since(began))
+		}
+	}
+	if st != nil {
+		if err := st.Commit(); err != nil {
+			st.Abort()
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// decode fills s.batch with up to max records from the frames of data and returns the frames
+// left. A record that does not decode is counted, logged and skipped.
+func (s *Sink) decode(data []byte, max int) []byte {
 	b := &s.batch
 	b.reset()
-	b.Retry = retry
-	n := 0
-	frames(data, func(rec []byte) {
-		// On a server with few cores, let request handlers run between slices of a large batch.
-		if n++; n%512 == 0 {
-			runtime.Gosched()
+	for i := 0; i < max && len(data) >= 4; i++ {
+		size := int(binary.LittleEndian.Uint32(data))
+		if size > len(data)-4 {
+			return nil // a torn frame ends the batch (frames stops there too)
 		}
+		rec := data[4 : 4+size]
+		data = data[4+size:]
 		var err error
 		switch firstclaim.RecordKind(rec) {
 		case firstclaim.RecordClick:
@@ -494,46 +592,51 @@ func (s *Sink) deliver(data []byte, replay, retry bool) error {
 			s.corrupt.Inc()
 			s.log.Error("sink: undecodable record skipped", "err", err)
 		}
-	})
-	n = b.Len()
-	if n == 0 {
+	}
+	if len(data) < 4 {
 		return nil
 	}
+	return data
+}
+
+// enrich fills the derived fields of b's records.
+func (s *Sink) enrich(b *Batch) {
 	if s.opts.Enricher != nil {
 		s.opts.Enricher.Enrich(b)
-	} else {
-		for i := range b.Clicks {
-			c := &b.Clicks[i]
-			if c.IP.IsValid() {
-				c.StoredIP = c.IP.String()
-			}
-			c.RefererHost = firstclaim.HostOf(c.Referer)
+		return
+	}
+	for i := range b.Clicks {
+		c := &b.Clicks[i]
+		if c.IP.IsValid() {
+			c.StoredIP = c.IP.String()
 		}
-		for i := range b.Impressions {
-			if m := &b.Impressions[i]; m.IP.IsValid() {
-				m.StoredIP = m.IP.String()
-			}
+		c.RefererHost = firstclaim.HostOf(c.Referer)
+	}
+	for i := range b.Impressions {
+		if m := &b.Impressions[i]; m.IP.IsValid() {
+			m.StoredIP = m.IP.String()
 		}
 	}
-	ctx, cancel := context.WithTimeout(s.runCtx, s.opts.SendTimeout)
-	start := time.Now()
-	err := s.w.Write(ctx, b)
-	cancel()
-	s.batchSeconds.Update(time.Since(start).Seconds())
-	if err != nil {
-		s.retried.Inc()
-		if IsPermanent(err) {
-			s.permanent.Inc()
-		}
-		s.log.Warn("sink: write failed; the batch is kept", "records", n, "replay", replay, "permanent", IsPermanent(err), "err", err)
-		return err
+}
+
+// yield lets request handlers run between the slices of a batch, for as long as the slice took
+// (worked is that time): while a batch is being written the worker has at most about half of the
+// CPU. With more than one P, an idle P polls the network and handlers never wait for the worker,
+// so it does not pause. With one (a one-core server, a container limited to one CPU),
+// runtime.Gosched is not enough: the scheduler polls the network only when it has nothing else to
+// run, so handlers whose requests arrive meanwhile would wait for the whole batch. A sleep parks
+// the worker; the scheduler polls the network and runs the ready handlers, and the worker resumes
+// once its timer has passed. (A pause much shorter than the slice starves the handlers instead:
+// the woken worker runs before every handler already waiting.) A queue more than half full means
+// the worker is behind: it does not pause then.
+func (s *Sink) yield(worked time.Duration) {
+	if runtime.GOMAXPROCS(0) > 1 {
+		return
 	}
-	s.sent.Add(n)
-	if replay {
-		s.replayed.Add(n)
+	if bytes, _ := s.q.depth(); bytes > s.opts.QueueBytes/2 {
+		return
 	}
-	s.batchRows.Update(float64(n))
-	return nil
+	time.Sleep(min(worked, 5*time.Millisecond))
 }
 
 func (s *Sink) fsyncLoop() {

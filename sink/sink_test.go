@@ -126,6 +126,79 @@ func TestDeliversEverythingInOrder(t *testing.T) {
 	}
 }
 
+// streamWriter takes batches in slices and fails the slice it is told to, once.
+type streamWriter struct {
+	memWriter
+	failAt  int // fail the Add of this slice (counting from 1 over all streams), once
+	adds    int
+	aborts  int
+	commits []int // records per committed batch
+	largest int   // the largest slice
+}
+
+type memStream struct {
+	w   *streamWriter
+	ids []string
+}
+
+func (w *streamWriter) Begin(ctx context.Context, retry bool) (Stream, error) {
+	return &memStream{w: w}, nil
+}
+
+func (s *memStream) Add(b *Batch) error {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	s.w.adds++
+	s.w.largest = max(s.w.largest, b.Len())
+	if s.w.adds == s.w.failAt {
+		return errors.New("connection reset")
+	}
+	for _, c := range b.Clicks {
+		s.ids = append(s.ids, c.ID)
+	}
+	return nil
+}
+
+func (s *memStream) Commit() error {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	s.w.ids = append(s.w.ids, s.ids...)
+	s.w.commits = append(s.w.commits, len(s.ids))
+	return nil
+}
+
+func (s *memStream) Abort() { s.w.mu.Lock(); s.w.aborts++; s.w.mu.Unlock() }
+
+// A StreamWriter gets each batch in slices and stores it on Commit; a slice that fails abandons
+// the batch, which is written again whole, so nothing is lost or stored twice.
+func TestStreamedBatchesRetriedWhole(t *testing.T) {
+	w := &streamWriter{failAt: 3}
+	o := fastOpts(t.TempDir())
+	o.BatchSize, o.FlushInterval = 2_000, time.Hour
+	s, err := New(w, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	for i := 0; i < 4_000; i++ {
+		s.Record(click(i))
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Equal(w.ids, ids(0, 4_000)) {
+		t.Fatalf("stored %d records, want 4000 once each, in order", len(w.ids))
+	}
+	if w.aborts != 1 || !slices.Equal(w.commits, []int{2_000, 2_000}) {
+		t.Fatalf("aborts %d, commits %v; want 1 and [2000 2000]", w.aborts, w.commits)
+	}
+	if w.largest != sliceRecords {
+		t.Fatalf("largest slice %d records, want %d", w.largest, sliceRecords)
+	}
+}
+
 // While the store is down, batches go to the spool; when it is back they are replayed in order,
 // and what arrives meanwhile follows them.
 func TestOutageSpoolsAndReplaysInOrder(t *testing.T) {
