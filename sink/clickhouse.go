@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,7 +21,8 @@ const DefaultDatabase = "firstclaim"
 
 // ParseDSN reads a ClickHouse address, clickhouse://[user[:password]@]host:port/database[?options],
 // for the native protocol (the options are clickhouse-go's: dial_timeout, compress, secure, …).
-// Without a database it is DefaultDatabase; without a port, 9000.
+// Without a database it is DefaultDatabase; without a port, 9000. Blocks are LZ4-compressed unless
+// the host is a loopback address or the options say otherwise (compress=lz4, compress=false).
 func ParseDSN(dsn string) (*clickhouse.Options, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
@@ -36,7 +38,7 @@ func ParseDSN(dsn string) (*clickhouse.Options, error) {
 	if q.Get("dial_timeout") == "" {
 		q.Set("dial_timeout", "5s")
 	}
-	if q.Get("compress") == "" {
+	if q.Get("compress") == "" && !loopback(u.Hostname()) {
 		q.Set("compress", "lz4")
 	}
 	u.RawQuery = q.Encode()
@@ -48,6 +50,17 @@ func ParseDSN(dsn string) (*clickhouse.Options, error) {
 		opts.MaxOpenConns = 4
 	}
 	return opts, nil
+}
+
+// loopback reports whether host is this machine. Data sent to a ClickHouse on the same machine is
+// not compressed unless the address asks for it: compressing costs CPU on both sides (about a
+// quarter of a microsecond a click here, and ClickHouse's work to undo it) and saves no network.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // redact hides a password in a DSN, for messages and logs.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/firstclaim/firstclaim"
@@ -514,5 +515,26 @@ func TestNDJSON(t *testing.T) {
 	json.Unmarshal([]byte(lines[3]), &as)
 	if as.Event != "association" || as.AccountID != "acct" || as.Kind != "register" {
 		t.Fatalf("association line %s", lines[3])
+	}
+}
+
+// Blocks are compressed on the way to another machine, not to this one, unless the address says.
+func TestParseDSNCompression(t *testing.T) {
+	for dsn, want := range map[string]bool{
+		"clickhouse://ch.example.com:9000/firstclaim":                true,
+		"clickhouse://10.0.0.7/firstclaim":                           true,
+		"clickhouse://127.0.0.1:9000/firstclaim":                     false,
+		"clickhouse://localhost/firstclaim":                          false,
+		"clickhouse://[::1]:9000/firstclaim":                         false,
+		"clickhouse://127.0.0.1:9000/firstclaim?compress=lz4":        true,
+		"clickhouse://ch.example.com:9000/firstclaim?compress=false": false,
+	} {
+		o, err := ParseDSN(dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		if got := o.Compression != nil && o.Compression.Method == clickhouse.CompressionLZ4; got != want {
+			t.Errorf("%s: compressed %v, want %v", dsn, got, want)
+		}
 	}
 }
