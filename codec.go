@@ -292,6 +292,10 @@ func (d *decoder) shared() string {
 		d.fail("string length")
 		return ""
 	}
+	if n == 0 {
+		d.b = d.b[k:]
+		return ""
+	}
 	s := d.intern.Bytes(d.b[k : k+int(n)])
 	d.b = d.b[k+int(n):]
 	return s
