@@ -60,6 +60,7 @@ type config struct {
 	cookieKeys   string
 	staticCookie string // what nginx and the bare server send
 	out          string
+	merging      bool // let ClickHouse merge during the measured runs
 }
 
 // target is a server under test.
@@ -390,8 +391,55 @@ func (c *config) wrk(t *target, script string, d time.Duration, cookie string) (
 	return parseResult(string(out))
 }
 
+// quiet keeps ClickHouse's background merges out of a run: it waits for the merges under way to
+// finish and stops new ones until the returned function starts them again. ClickHouse shares the
+// load generator's core here (in production it runs on machines of its own); a merge of millions
+// of rows takes that core from wrk for seconds, and every target's numbers would depend on when
+// one happened to run. ClickHouse's own CPU during the run, inserts included, is still measured.
+func (c *config) quiet() (func(), error) {
+	if c.merging {
+		return func() {}, nil
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := c.chQuery("SELECT count() FROM system.merges")
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(out) == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			logf("ClickHouse still merging after 2 minutes; measuring anyway")
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := c.chQuery("SYSTEM STOP MERGES"); err != nil {
+		return nil, err
+	}
+	return func() {
+		if _, err := c.chQuery("SYSTEM START MERGES"); err != nil {
+			logf("cannot restart ClickHouse's merges: %v", err)
+		}
+	}, nil
+}
+
+func (c *config) chQuery(q string) (string, error) {
+	out, err := exec.Command("clickhouse-client", "--port", c.chPort, "--query", q).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("clickhouse-client %q: %v: %s", q, err, out)
+	}
+	return string(out), nil
+}
+
 // measure runs a warm-up, then the measured run with CPU and memory readings around it.
 func (c *config) measure(t *target, script, cookie string, warm bool) (result, error) {
+	resume, err := c.quiet()
+	if err != nil {
+		return result{}, err
+	}
+	defer resume()
 	if warm && c.warmup > 0 {
 		if _, err := c.wrk(t, script, c.warmup, cookie); err != nil {
 			return result{}, err
@@ -409,6 +457,11 @@ func (c *config) measure(t *target, script, cookie string, warm bool) (result, e
 }
 
 func (c *config) openloop(t *target, rate float64, cookie string) (result, error) {
+	resume, err := c.quiet()
+	if err != nil {
+		return result{}, err
+	}
+	defer resume()
 	cmd := exec.Command("taskset", "-c", c.loadCore, c.self, "openloop", "--addr", t.addr,
 		"--rate", fmt.Sprint(int(rate)), "--duration", c.dur.String(), "--conns", fmt.Sprint(c.conns),
 		"--links", fmt.Sprint(c.links), "--cookie", cookie)
