@@ -93,7 +93,7 @@ func IsPermanent(err error) bool {
 
 // Options configure a Sink. Zero values take the defaults.
 type Options struct {
-	BatchSize     int           // records per batch; default 50,000
+	BatchSize     int           // records per batch; default 10,000
 	FlushInterval time.Duration // a batch leaves at least this often; default 1 s
 	QueueBytes    int           // in-memory queue; default 64 MiB
 	SendTimeout   time.Duration // one write attempt; default 10 s
@@ -114,7 +114,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 50_000
+		o.BatchSize = 10_000
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second
@@ -167,7 +167,8 @@ type Sink struct {
 	runCtx    context.Context
 	runCancel context.CancelFunc
 
-	free   sync.Pool // of *[]byte
+	free   chan []byte // emptied queue buffers, kept at their grown size (a sync.Pool is emptied by every GC)
+	freeB  chan []byte // emptied batch buffers, likewise
 	batch  Batch
 	intern *firstclaim.Interner // used by the sender goroutine only
 
@@ -183,6 +184,8 @@ func New(w Writer, opts Options) (*Sink, error) {
 		opts: opts, w: w, log: opts.Logger, intern: firstclaim.NewInterner(50_000),
 		q:      newQueue(opts.QueueBytes, opts.BatchSize),
 		blocks: make(chan []byte, 2),
+		free:   make(chan []byte, 2),
+		freeB:  make(chan []byte, 4),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 
@@ -249,19 +252,33 @@ func (s *Sink) Record(rec []byte) {
 	}
 }
 
-func (s *Sink) getBuf() []byte {
-	if p, ok := s.free.Get().(*[]byte); ok {
-		return (*p)[:0]
+// getBuf and putBuf recycle the queue's buffers, getBatch and putBatch those of whole batches. The
+// few in use at once (the queue's, the batch being collected, those waiting for the sender) keep the
+// size they grew to, so a steady load allocates nothing here: growing a batch's buffer from scratch
+// for every batch was most of the sink's garbage, and the garbage collector's work on one core
+// shows in the redirects' tail latency.
+func (s *Sink) getBuf() []byte    { return get(s.free, 1<<20) }
+func (s *Sink) putBuf(b []byte)   { put(s.free, b) }
+func (s *Sink) getBatch() []byte  { return get(s.freeB, 1<<20) }
+func (s *Sink) putBatch(b []byte) { put(s.freeB, b) }
+
+func get(free chan []byte, size int) []byte {
+	select {
+	case b := <-free:
+		return b[:0]
+	default:
+		return make([]byte, 0, size)
 	}
-	return make([]byte, 0, 1<<20)
 }
 
-func (s *Sink) putBuf(b []byte) {
+func put(free chan []byte, b []byte) {
 	if cap(b) > 64<<20 {
 		return
 	}
-	b = b[:0]
-	s.free.Put(&b)
+	select {
+	case free <- b[:0]:
+	default:
+	}
 }
 
 // collect moves queued records into batches and hands them to the sender: when a batch is full,
@@ -271,7 +288,7 @@ func (s *Sink) collect() {
 	tick := max(min(s.opts.FlushInterval/10, 100*time.Millisecond), time.Millisecond)
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	pend, pendN := s.getBuf(), 0
+	pend, pendN := s.getBatch(), 0
 	var since time.Time
 	for {
 		stopping := false
@@ -285,19 +302,14 @@ func (s *Sink) collect() {
 		if n > 0 {
 			if pendN == 0 {
 				since = time.Now()
-				s.putBuf(pend)
-				pend = buf
-			} else {
-				pend = append(pend, buf...)
-				s.putBuf(buf)
 			}
+			pend = append(pend, buf...)
 			pendN += n
-		} else {
-			s.putBuf(buf)
 		}
+		s.putBuf(buf)
 		if pendN > 0 && (pendN >= s.opts.BatchSize || stopping || time.Since(since) >= s.opts.FlushInterval) {
 			s.handOff(pend)
-			pend, pendN = s.getBuf(), 0
+			pend, pendN = s.getBatch(), 0
 		}
 		if stopping {
 			return
@@ -327,7 +339,7 @@ func (s *Sink) spoolBlock(b []byte) {
 	if err := s.spool.appendBlock(b); err != nil {
 		s.log.Error("sink: cannot write to the spool", "err", err)
 	}
-	s.putBuf(b)
+	s.putBatch(b)
 }
 
 // send writes batches; after a failure it spools them and replays the spool with backoff.
@@ -391,7 +403,7 @@ func (s *Sink) send() {
 				if !time.Now().Before(retryAt) {
 					if err := s.deliver(b, false, false); err == nil {
 						backoff = s.opts.MinBackoff
-						s.putBuf(b)
+						s.putBatch(b)
 						continue
 					} else {
 						fail(err)
@@ -435,7 +447,7 @@ func (s *Sink) send() {
 			err := s.deliver(b, false, attempt > 0)
 			if err == nil {
 				backoff = s.opts.MinBackoff
-				s.putBuf(b)
+				s.putBatch(b)
 				break
 			}
 			fail(err)
@@ -453,7 +465,7 @@ func (s *Sink) send() {
 			frames(b, func([]byte) { n++ })
 			s.dropped.Add(n)
 			s.log.Error("sink: shutting down with an unsent batch and no spool; records dropped", "records", n)
-			s.putBuf(b)
+			s.putBatch(b)
 			break
 		}
 	}
@@ -619,16 +631,18 @@ func (s *Sink) enrich(b *Batch) {
 	}
 }
 
-// yield lets request handlers run between the slices of a batch, for as long as the slice took
-// (worked is that time): while a batch is being written the worker has at most about half of the
-// CPU. With more than one P, an idle P polls the network and handlers never wait for the worker,
-// so it does not pause. With one (a one-core server, a container limited to one CPU),
-// runtime.Gosched is not enough: the scheduler polls the network only when it has nothing else to
-// run, so handlers whose requests arrive meanwhile would wait for the whole batch. A sleep parks
-// the worker; the scheduler polls the network and runs the ready handlers, and the worker resumes
-// once its timer has passed. (A pause much shorter than the slice starves the handlers instead:
-// the woken worker runs before every handler already waiting.) A queue more than half full means
-// the worker is behind: it does not pause then.
+// yield lets request handlers run between the slices of a batch, for three times as long as the
+// slice took (worked is that time): while a batch is being written the worker has at most about a
+// quarter of the CPU, so handlers that need most of it do not fall behind (with half, at a fixed
+// 50,000 requests a second on one core, they did, by tens of milliseconds per batch). With more
+// than one P, an idle P polls the network and handlers never wait for the worker, so it does not
+// pause. With one (a one-core server, a container limited to one CPU), runtime.Gosched is not
+// enough: the scheduler polls the network only when it has nothing else to run, so handlers whose
+// requests arrive meanwhile would wait for the whole batch. A sleep parks the worker; the scheduler
+// polls the network and runs the ready handlers, and the worker resumes once its timer has passed.
+// (A pause much shorter than the slice starves the handlers instead: the woken worker runs before
+// every handler already waiting.) A queue more than half full means the worker is behind: it does
+// not pause then.
 func (s *Sink) yield(worked time.Duration) {
 	if runtime.GOMAXPROCS(0) > 1 {
 		return
@@ -636,7 +650,7 @@ func (s *Sink) yield(worked time.Duration) {
 	if bytes, _ := s.q.depth(); bytes > s.opts.QueueBytes/2 {
 		return
 	}
-	time.Sleep(min(worked, 5*time.Millisecond))
+	time.Sleep(min(3*worked, 5*time.Millisecond))
 }
 
 func (s *Sink) fsyncLoop() {
