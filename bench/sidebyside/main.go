@@ -391,29 +391,35 @@ func (c *config) wrk(t *target, script string, d time.Duration, cookie string) (
 	return parseResult(string(out))
 }
 
-// quiet keeps ClickHouse's background merges out of a run: it waits for the merges under way to
-// finish and stops new ones until the returned function starts them again. ClickHouse shares the
-// load generator's core here (in production it runs on machines of its own); a merge of millions
-// of rows takes that core from wrk for seconds, and every target's numbers would depend on when
-// one happened to run. ClickHouse's own CPU during the run, inserts included, is still measured.
+// quiet keeps ClickHouse's background merges out of a run: it lets them bring the clicks table
+// down to a few parts, then stops new ones until the returned function starts them again.
+// ClickHouse shares the load generator's core here (in production it runs on machines of its own);
+// a merge of millions of rows takes that core from wrk for seconds, and every target's numbers
+// would depend on when one happened to run. ClickHouse's own CPU during the run, inserts included,
+// is still measured. (Waiting only for the merges under way is not enough: just after START MERGES
+// none may be scheduled yet, and parts pile up run after run until ClickHouse refuses inserts.)
 func (c *config) quiet() (func(), error) {
 	if c.merging {
 		return func() {}, nil
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	const maxParts = 40 // ClickHouse refuses inserts at 300 in a partition
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out, err := c.chQuery("SELECT count() FROM system.merges")
+		out, err := c.chQuery("SELECT (SELECT count() FROM system.parts WHERE active AND database = 'firstclaim' AND table = 'clicks'), " +
+			"(SELECT count() FROM system.merges)")
 		if err != nil {
 			return nil, err
 		}
-		if strings.TrimSpace(out) == "0" {
+		var parts, merges int
+		fmt.Sscan(out, &parts, &merges)
+		if parts <= maxParts && merges == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			logf("ClickHouse still merging after 2 minutes; measuring anyway")
+			logf("ClickHouse still merging after 3 minutes (%d parts, %d merges); measuring anyway", parts, merges)
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	if _, err := c.chQuery("SYSTEM STOP MERGES"); err != nil {
 		return nil, err
