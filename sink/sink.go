@@ -93,7 +93,7 @@ func IsPermanent(err error) bool {
 
 // Options configure a Sink. Zero values take the defaults.
 type Options struct {
-	BatchSize     int           // records per batch; default 10,000
+	BatchSize     int           // records per batch; default 50,000
 	FlushInterval time.Duration // a batch leaves at least this often; default 1 s
 	QueueBytes    int           // in-memory queue; default 64 MiB
 	SendTimeout   time.Duration // one write attempt; default 10 s
@@ -114,7 +114,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 10_000
+		o.BatchSize = 50_000
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second

@@ -86,7 +86,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.honorGPC, "honor-gpc", false, "set no claim cookie for browsers that send Sec-GPC: 1")
 	fs.IntVar(&c.claimLimit, "claim-limit", 60, "claims per client address per --claim-limit-window; 0 disables")
 	fs.DurationVar(&c.claimLimitWindow, "claim-limit-window", time.Minute, "window of --claim-limit")
-	fs.IntVar(&c.batchSize, "batch-size", 10_000, "records per batch (one INSERT)")
+	fs.IntVar(&c.batchSize, "batch-size", 50_000, "records per batch (one INSERT)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "a batch leaves at least this often")
 	fs.DurationVar(&c.fsyncInterval, "fsync-interval", time.Second, "spool fsync interval: the most a machine crash can cost")
 	fs.IntVar(&c.queueBytes, "queue-bytes", 64<<20, "in-memory queue size in bytes")
