@@ -121,7 +121,8 @@ func AppendSetCookie(dst []byte, name, value []byte, now, expires time.Time, att
 }
 
 // appendHTTPDate appends t as an HTTP date, "Mon, 02 Jan 2006 15:04:05 GMT": what
-// t.UTC().AppendFormat gives with that layout, in a fifth of the time (it is on every new claim).
+// t.UTC().AppendFormat gives with that layout, in a third of the time (35 ns against 106 ns here,
+// BenchmarkAppendHTTPDate); it is on every new claim.
 func appendHTTPDate(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()

@@ -16,3 +16,18 @@ func TestAppendHTTPDateMatchesTime(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendHTTPDate(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	t := time.Now()
+	b.Run("appendHTTPDate", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			buf = appendHTTPDate(buf[:0], t)
+		}
+	})
+	b.Run("time.AppendFormat", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			buf = t.UTC().AppendFormat(buf[:0], "Mon, 02 Jan 2006 15:04:05 GMT")
+		}
+	})
+}
