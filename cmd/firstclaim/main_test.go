@@ -195,6 +195,7 @@ func TestServeRefusesBadSetup(t *testing.T) {
 		{[]string{"--links", bad, "--cookie-keys", testSecret}, "bad.csv:2: url: URL scheme \"javascript\""},
 		{[]string{"--links", good, "--cookie-keys", testSecret, "--cookie-domain", "a;b"}, "is not a host name"},
 		{[]string{"--links", good, "--cookie-keys", testSecret, "--trusted-proxies", "10.0.0.0/99"}, "--trusted-proxies"},
+		{[]string{"--links", good, "--cookie-keys", testSecret, "--idle-timeout", "0s"}, "both must be positive"},
 	} {
 		var stderr bytes.Buffer
 		env := &environment{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}

@@ -61,6 +61,8 @@ type serveCmd struct {
 	duplicateWindow     time.Duration
 	associationToken    string
 	shutdownTimeout     time.Duration
+	requestTimeout      time.Duration
+	idleTimeout         time.Duration
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
 	ready func(public, admin net.Addr)
@@ -101,6 +103,8 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.pixelSecret, "pixel-secret", "", "secret shared with the merchant to sign association pixels (16+ bytes); without it the pixel records nothing")
 	fs.StringVar(&c.associationToken, "association-token", "", "bearer token of POST /v1/associations (server-to-server); without it the API answers 403")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Second, "the most a public connection may take to send a request and read its response (or to send its first byte)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a kept-alive public connection may wait for its next request")
 }
 
 // server is a running firstclaim serve: listeners, the redirector and the sink.
@@ -150,6 +154,9 @@ func (c *serveCmd) run(ctx context.Context, env *environment) error {
 func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error) {
 	log := env.log
 	set := metrics.NewSet()
+	if c.requestTimeout <= 0 || c.idleTimeout <= 0 {
+		return nil, fmt.Errorf("--request-timeout %s, --idle-timeout %s: both must be positive", c.requestTimeout, c.idleTimeout)
+	}
 	keys, err := cookie.ParseKeys(c.cookieKeys)
 	if err != nil {
 		return nil, fmt.Errorf("--cookie-keys: %w", err)
@@ -271,12 +278,14 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		s.pubLn.Close()
 		return nil, fmt.Errorf("--admin-listen: %w", err)
 	}
+	// The connections' time limits are swept once a second rather than set as socket deadlines
+	// on every request (see redirect.ConnLimits).
+	limits := redirect.NewConnLimits(c.requestTimeout, c.idleTimeout, time.Second, set)
+	go limits.Run(watchCtx)
 	s.public = &fasthttp.Server{
 		Handler:               s.redirect.Handler,
 		Name:                  "firstclaim",
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		ConnState:             limits.ConnState,
 		MaxRequestBodySize:    64 << 10,
 		NoDefaultServerHeader: true,
 		Logger:                fasthttpLogger{log},
@@ -302,7 +311,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
-		if err := s.public.Serve(s.pubLn); err != nil {
+		if err := s.public.Serve(limits.Listener(s.pubLn)); err != nil {
 			log.Error("public listener stopped", "err", err)
 		}
 	}()
