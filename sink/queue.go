@@ -67,12 +67,20 @@ func (q *queue) depth() (int, int) {
 
 // frames iterates over [u32 length][record] frames, stopping at the first malformed one.
 func frames(b []byte, f func(rec []byte)) {
-	for len(b) >= 4 {
-		n := int(binary.LittleEndian.Uint32(b))
-		if n > len(b)-4 {
-			return
-		}
-		f(b[4 : 4+n])
-		b = b[4+n:]
+	for rec, rest, ok := nextFrame(b); ok; rec, rest, ok = nextFrame(rest) {
+		f(rec)
 	}
+}
+
+// nextFrame splits the first [u32 length][record] frame off b. It reports false at the end of b
+// and at a malformed (torn) frame, which ends the frames.
+func nextFrame(b []byte) (rec, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	if n > len(b)-4 {
+		return nil, nil, false
+	}
+	return b[4 : 4+n], b[4+n:], true
 }

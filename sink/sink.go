@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -573,13 +572,12 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 func (s *Sink) decode(data []byte, max int) []byte {
 	b := &s.batch
 	b.reset()
-	for i := 0; i < max && len(data) >= 4; i++ {
-		size := int(binary.LittleEndian.Uint32(data))
-		if size > len(data)-4 {
-			return nil // a torn frame ends the batch (frames stops there too)
+	for i := 0; i < max; i++ {
+		rec, rest, ok := nextFrame(data)
+		if !ok {
+			return nil
 		}
-		rec := data[4 : 4+size]
-		data = data[4+size:]
+		data = rest
 		var err error
 		switch firstclaim.RecordKind(rec) {
 		case firstclaim.RecordClick:
@@ -604,9 +602,6 @@ func (s *Sink) decode(data []byte, max int) []byte {
 			s.corrupt.Inc()
 			s.log.Error("sink: undecodable record skipped", "err", err)
 		}
-	}
-	if len(data) < 4 {
-		return nil
 	}
 	return data
 }
