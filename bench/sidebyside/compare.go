@@ -86,7 +86,14 @@ func (c *config) compare() error {
 			return err
 		}
 	}
-	served := 0.0
+	served := 0.0 // requests on /r/ answered by the firstclaim instances stopped so far
+	stop := func(t *target) error {
+		n, err := t.down()
+		if t.admin != "" {
+			served += n
+		}
+		return err
+	}
 	claim, err := claimCookie(fc)
 	if err != nil {
 		return err
@@ -125,11 +132,9 @@ func (c *config) compare() error {
 		}
 		record(missName, small.name, round, r)
 	}
-	n, err := small.down()
-	if err != nil {
+	if err := stop(small); err != nil {
 		return err
 	}
-	served += n
 
 	// The same spread with ClickHouse merging its parts during the runs, on the load core: what the
 	// other runs keep out of the measurement (see quiet).
@@ -168,12 +173,8 @@ func (c *config) compare() error {
 	startup := map[string][]float64{}
 	for round := 1; round <= c.rounds; round++ {
 		for _, t := range all {
-			n, err := t.down()
-			if err != nil {
+			if err := stop(t); err != nil {
 				return err
-			}
-			if t.admin != "" {
-				served += n
 			}
 			t0 := time.Now()
 			if err := t.up(); err != nil {
@@ -188,20 +189,16 @@ func (c *config) compare() error {
 		}
 	}
 	for _, t := range all {
-		n, err := t.down()
-		if err != nil {
+		if err := stop(t); err != nil {
 			return err
 		}
-		if t.admin != "" {
-			served += n
-		}
 	}
-	out, err := exec.Command("clickhouse-client", "--port", c.chPort, "--query", "SELECT uniqExact(click_id) FROM firstclaim.clicks").Output()
+	out, err := c.chQuery("SELECT uniqExact(click_id) FROM firstclaim.clicks")
 	if err != nil {
 		return fmt.Errorf("counting clicks: %w", err)
 	}
 	var inCH float64
-	fmt.Sscan(strings.TrimSpace(string(out)), &inCH)
+	fmt.Sscan(out, &inCH)
 	return c.report(rows, append(scenarios, scenario{name: missName}, scenario{name: mergeName}), rateName, coldName, startup, served, inCH, rate)
 }
 
