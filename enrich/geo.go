@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
+
+	"github.com/firstclaim/firstclaim/internal/filewatch"
 )
 
 // Geo looks addresses up in a MaxMind DB file: GeoIP2 or GeoLite2, City or Country edition, and the
@@ -19,8 +21,6 @@ type Geo struct {
 	path string
 	db   atomic.Pointer[geoip2.Reader]
 	gen  atomic.Uint64 // bumped on every load, so caches of lookups know to forget
-	mod  time.Time     // of the file in use
-	bad  time.Time     // of the last file refused, so it is reported once
 	log  *slog.Logger
 }
 
@@ -46,10 +46,6 @@ func OpenGeo(path string, log *slog.Logger) (*Geo, error) {
 }
 
 func (g *Geo) load() error {
-	fi, err := os.Stat(g.path)
-	if err != nil {
-		return fmt.Errorf("cannot open geography database: %w", err)
-	}
 	// Read into memory rather than mapped: a file replaced in place (not renamed over) must not
 	// change under lookups in flight.
 	data, err := os.ReadFile(g.path)
@@ -64,7 +60,6 @@ func (g *Geo) load() error {
 		db.Close()
 		return fmt.Errorf("geography database %q (%s) has no country or city data: %w", g.path, db.Metadata().DatabaseType, err)
 	}
-	g.mod = fi.ModTime()
 	defer g.gen.Add(1)
 	if old := g.db.Swap(db); old != nil {
 		// Lookups in flight may still use the old reader for a moment: close it a little later.
@@ -73,31 +68,19 @@ func (g *Geo) load() error {
 	return nil
 }
 
-// Watch reloads the file when its modification time changes, until ctx ends. A file that cannot be
-// read is logged and the last good one stays in use.
+// Watch reloads the file when its size or modification time changes, until ctx ends. A file that
+// cannot be read is logged once and the last good one stays in use.
 func (g *Geo) Watch(ctx context.Context, interval time.Duration) {
 	if g.path == "" {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		fi, err := os.Stat(g.path)
-		if err != nil || fi.ModTime().Equal(g.mod) || fi.ModTime().Equal(g.bad) {
-			continue
-		}
+	filewatch.Poll(ctx, g.path, interval, func() {
 		if err := g.load(); err != nil {
-			g.bad = fi.ModTime()
 			g.log.Error("geography database refused; the previous one stays in use", "err", err)
-			continue
+			return
 		}
 		g.log.Info("geography database reloaded", "file", g.path, "type", g.db.Load().Metadata().DatabaseType)
-	}
+	})
 }
 
 // Lookup returns where ip is. IPv4-mapped IPv6 addresses are looked up as IPv4.

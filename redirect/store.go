@@ -2,15 +2,15 @@ package redirect
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/firstclaim/firstclaim/internal/filewatch"
 )
 
 // Program is what the redirector needs of a referral program.
@@ -149,34 +149,13 @@ func (l *Links) Len() int { return int(l.count.Load()) }
 // Watch reloads path whenever its size or modification time changes, checking every interval,
 // until ctx ends. A bad file is logged with its line and reason, and the last good set stays.
 func (l *Links) Watch(ctx context.Context, path string, interval time.Duration) {
-	last := stamp(path)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s := stamp(path)
-		if s == last {
-			continue
-		}
-		last = s
+	filewatch.Poll(ctx, path, interval, func() {
 		if err := l.Load(path); err != nil {
 			l.log.Error("links file refused; the last good set keeps serving", "err", err)
-			continue
+			return
 		}
 		l.log.Info("links reloaded", "file", path, "links", l.Len())
-	}
-}
-
-func stamp(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "missing"
-	}
-	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+	})
 }
 
 // lookup returns the prepared entry for code, or nil when there is no such link. code is only
