@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -139,13 +140,8 @@ func (e *engine) tiers() []Line {
 		}
 		counted[b.partner][id] = true
 	}
-	partners := make([]string, 0, len(counted))
-	for p := range counted {
-		partners = append(partners, p)
-	}
-	slices.Sort(partners)
 	var lines []Line
-	for _, p := range partners {
+	for _, p := range slices.Sorted(maps.Keys(counted)) {
 		n := len(counted[p])
 		var reward int64
 		reached := false

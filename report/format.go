@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,13 +17,8 @@ import (
 
 // money writes amounts per currency as "12.50 CNY; 7.00 USD" (empty when none).
 func money(m map[string]int64) string {
-	curs := make([]string, 0, len(m))
-	for c := range m {
-		curs = append(curs, c)
-	}
-	sort.Strings(curs)
 	var parts []string
-	for _, c := range curs {
+	for _, c := range slices.Sorted(maps.Keys(m)) {
 		if m[c] != 0 {
 			parts = append(parts, attribution.FormatAmount(m[c], c)+" "+c)
 		}

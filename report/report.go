@@ -4,6 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -158,12 +160,7 @@ func (q *Query) build(tmpl string, col func(dimension) string) (string, []string
 	}
 	var conds []string
 	var args []any
-	keys := make([]string, 0, len(where))
-	for k := range where {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(where)) {
 		d, _ := dimensionByName(k)
 		c := col(d)
 		if c == "" {

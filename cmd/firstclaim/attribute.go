@@ -9,9 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,11 +58,7 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 	}
 	p, ok := progs[c.program]
 	if !ok {
-		names := make([]string, 0, len(progs))
-		for n := range progs {
-			names = append(names, n)
-		}
-		return fmt.Errorf("--program %q: no such program (%s)", c.program, strings.Join(sortedStrings(names), ", "))
+		return fmt.Errorf("--program %q: no such program (%s)", c.program, strings.Join(slices.Sorted(maps.Keys(progs)), ", "))
 	}
 	asOf := time.Now().UTC()
 	if c.asOf != "" {
@@ -208,10 +205,4 @@ func (p *progress) done() {
 		p.stage("done")
 		fmt.Fprintln(p.w)
 	}
-}
-
-func sortedStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }

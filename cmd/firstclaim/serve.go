@@ -7,12 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"syscall"
 	"time"
 
@@ -346,13 +347,8 @@ func (s *server) shutdown(ctx context.Context) error {
 }
 
 func redirectPrograms(progs map[string]attribution.Program) []redirect.Program {
-	names := make([]string, 0, len(progs))
-	for n := range progs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := make([]redirect.Program, 0, len(progs))
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(progs)) {
 		p := progs[n]
 		out = append(out, redirect.Program{
 			Name: p.Name, Window: p.Window(), ClickParam: p.ClickParam,
