@@ -121,11 +121,9 @@ const (
 // Write stores b: clicks, then associations, then impressions. An error leaves part of b stored;
 // the sink sends all of it again, and the tables fold the repeats (see sql/migrations).
 func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
-	st, err := w.Begin(ctx, b.Retry)
-	if err != nil {
-		return err
-	}
-	if err = st.Add(b); err == nil {
+	st := w.Begin(ctx, b.Retry)
+	err := st.Add(b)
+	if err == nil {
 		err = st.Commit()
 	}
 	if err != nil {
@@ -138,8 +136,8 @@ func (w *ClickHouse) Write(ctx context.Context, b *Batch) error {
 // server a block at a time as slices arrive (so encoding and compressing is never one long
 // stretch); ClickHouse makes one part of them when the INSERT ends, on Commit. Associations and
 // impressions, few next to clicks, are kept and inserted on Commit.
-func (w *ClickHouse) Begin(ctx context.Context, retry bool) (Stream, error) {
-	return &chStream{w: w, ctx: ctx, retry: retry}, nil
+func (w *ClickHouse) Begin(ctx context.Context, retry bool) Stream {
+	return &chStream{w: w, ctx: ctx, retry: retry}
 }
 
 // blockRows is how many clicks the driver gathers before it sends a block of the INSERT.

@@ -170,10 +170,7 @@ func TestStreamedBatchIsOneInsert(t *testing.T) {
 		clicks[i] = sampleClick(i, base.Add(time.Duration(i)*time.Second))
 	}
 	stream := func(from, to, slice int, retry bool) sink.Stream {
-		st, err := w.Begin(ctx(t), retry)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := w.Begin(ctx(t), retry)
 		for i := from; i < to; i += slice {
 			b := &sink.Batch{Clicks: slices.Clone(clicks[i:min(i+slice, to)])}
 			if err := st.Add(b); err != nil {

@@ -50,12 +50,13 @@ type Writer interface {
 // to the store (ClickHouse: one INSERT).
 type StreamWriter interface {
 	Writer
-	Begin(ctx context.Context, retry bool) (Stream, error)
+	Begin(ctx context.Context, retry bool) Stream
 }
 
-// Stream takes the slices of one batch in order. The sink reuses b once Add returns: Add copies what
-// it keeps. Commit stores everything added or returns an error; after an error from Add or
-// Commit the sink calls Abort and writes the whole batch again later.
+// Stream takes the slices of one batch in order; nothing reaches the store before the first Add.
+// The sink reuses b once Add returns: Add copies what it keeps. Commit stores everything added or
+// returns an error; after an error from Add or Commit the sink calls Abort and writes the whole
+// batch again later.
 type Stream interface {
 	Add(b *Batch) error
 	Commit() error
@@ -517,15 +518,17 @@ func (s *Sink) deliver(data []byte, replay, retry bool) error {
 
 // sliceRecords is how many records the worker decodes, enriches and hands to the writer at a time.
 // A slice is a fraction of a millisecond of work; between slices the worker yields, so a batch of
-// 10,000 records never holds a busy core away from request handlers for long.
+// tens of thousands of records never holds a busy core away from request handlers for long.
 const sliceRecords = 256
 
 // write decodes, enriches and writes data a slice at a time: to a StreamWriter as one batch, to
 // any other Writer slice by slice (a Writer tolerates repeats, so a failure part-way is the same as
 // a failed Write). It returns the records handed over.
 func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) {
-	sw, streaming := s.w.(StreamWriter)
 	var st Stream
+	if sw, ok := s.w.(StreamWriter); ok {
+		st = sw.Begin(ctx, retry)
+	}
 	n := 0
 	for len(data) > 0 {
 		began := time.Now()
@@ -537,15 +540,10 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 		b.Retry = retry
 		s.enrich(b)
 		var err error
-		switch {
-		case !streaming:
-			err = s.w.Write(ctx, b)
-		case st == nil:
-			if st, err = sw.Begin(ctx, retry); err == nil {
-				err = st.Add(b)
-			}
-		default:
+		if st != nil {
 			err = st.Add(b)
+		} else {
+			err = s.w.Write(ctx, b)
 		}
 		if err != nil {
 			if st != nil {
@@ -558,7 +556,7 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 			s.yield(time.Since(began))
 		}
 	}
-	if st != nil {
+	if st != nil && n > 0 {
 		if err := st.Commit(); err != nil {
 			st.Abort()
 			return n, err

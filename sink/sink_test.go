@@ -142,8 +142,8 @@ type memStream struct {
 	ids []string
 }
 
-func (w *streamWriter) Begin(ctx context.Context, retry bool) (Stream, error) {
-	return &memStream{w: w}, nil
+func (w *streamWriter) Begin(ctx context.Context, retry bool) Stream {
+	return &memStream{w: w}
 }
 
 func (s *memStream) Add(b *Batch) error {
