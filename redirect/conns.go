@@ -11,23 +11,16 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// ConnLimits holds the public listener's connections to time limits with a sweep every Tick,
+// ConnLimits holds the public listener's connections to time limits with a sweep every tick,
 // instead of socket deadlines. With its own timeouts on, fasthttp sets a read deadline twice and
 // a write deadline once for every request; each is a change to the runtime's timers and a clock
 // read, and together they cost about a microsecond a request (8% of the redirector's CPU under
 // load, bench/results/2026-11-24-redirect.md). Here a request costs two atomic stores, and a limit
-// holds to within one Tick.
+// holds to within one tick.
 //
 // Use Listener around the listener, ConnState as the server's ConnState hook, and Run.
 type ConnLimits struct {
-	// Request bounds a request from its first byte to the end of its response, and a new
-	// connection's wait for its first byte: a client that sends its headers slowly, or does not
-	// read the response, loses the connection.
-	Request time.Duration
-	// Idle bounds a kept-alive connection's wait for its next request.
-	Idle time.Duration
-	// Tick is how often connections are checked.
-	Tick time.Duration
+	request, idle, tick time.Duration // see NewConnLimits
 
 	clock    atomic.Int64 // Unix nanoseconds, as of the last sweep
 	mu       sync.Mutex
@@ -35,12 +28,15 @@ type ConnLimits struct {
 	timedOut [2]*metrics.Counter // request, idle
 }
 
-// NewConnLimits returns limits of request and idle, checked every tick; set may be nil.
+// NewConnLimits returns limits checked every tick. request bounds a request from its first byte
+// to the end of its response, and a new connection's wait for its first byte: a client that sends
+// its headers slowly, or does not read the response, loses the connection. idle bounds a
+// kept-alive connection's wait for its next request. set may be nil.
 func NewConnLimits(request, idle, tick time.Duration, set *metrics.Set) *ConnLimits {
 	if set == nil {
 		set = metrics.NewSet()
 	}
-	l := &ConnLimits{Request: request, Idle: idle, Tick: tick, conns: map[*limitedConn]struct{}{}}
+	l := &ConnLimits{request: request, idle: idle, tick: tick, conns: map[*limitedConn]struct{}{}}
 	l.clock.Store(time.Now().UnixNano())
 	l.timedOut[0] = set.NewCounter(`firstclaim_connections_timed_out_total{state="request"}`)
 	l.timedOut[1] = set.NewCounter(`firstclaim_connections_timed_out_total{state="idle"}`)
@@ -106,7 +102,7 @@ func (l *ConnLimits) ConnState(nc net.Conn, s fasthttp.ConnState) {
 
 // Run sweeps until ctx ends, closing the connections past their limit.
 func (l *ConnLimits) Run(ctx context.Context) {
-	t := time.NewTicker(l.Tick)
+	t := time.NewTicker(l.tick)
 	defer t.Stop()
 	for {
 		select {
@@ -132,9 +128,9 @@ func (l *ConnLimits) sweep(now time.Time) {
 		if c.exempt.Load() {
 			continue
 		}
-		limit, isIdle, since := l.Request, c.idle.Load(), c.since.Load()
+		limit, isIdle, since := l.request, c.idle.Load(), c.since.Load()
 		if isIdle {
-			limit = l.Idle
+			limit = l.idle
 		}
 		if time.Duration(n-since) > limit {
 			late = append(late, lateConn{c, since, isIdle})
