@@ -126,6 +126,9 @@ func AppendSetCookie(dst []byte, name, value []byte, now, expires time.Time, att
 func appendHTTPDate(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
+	if year < 1000 || year > 9999 {
+		return t.AppendFormat(dst, "Mon, 02 Jan 2006 15:04:05 GMT")
+	}
 	hour, min, sec := t.Clock()
 	dst = append(dst, t.Weekday().String()[:3]...)
 	dst = append(dst, ", "...)
@@ -133,9 +136,6 @@ func appendHTTPDate(dst []byte, t time.Time) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, month.String()[:3]...)
 	dst = append(dst, ' ')
-	if year < 1000 || year > 9999 {
-		return t.AppendFormat(dst[:len(dst)-12], "Mon, 02 Jan 2006 15:04:05 GMT")
-	}
 	dst = strconv.AppendInt(dst, int64(year), 10)
 	dst = append(dst, ' ')
 	dst = append2(dst, hour)
