@@ -218,17 +218,21 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 	fmt.Fprintf(&b, "# Redirect path side by side, %s\n\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %s, %s. %s; %s.\n\n", runtime.NumCPU(), cpu, runtime.Version(), "Debian 12",
 		strings.TrimSpace(string(nginxV)), strings.SplitN(strings.TrimSpace(string(wrkV)), " [", 2)[0])
-	fmt.Fprintf(&b, "Command: `bench/run --rounds %d --duration %s --warmup %s --conns %d --links %d --clickhouse-core %s`.\n\n",
-		c.rounds, c.dur, c.warmup, c.conns, c.links, c.chCore)
+	fmt.Fprintf(&b, "Command: `bench/run --rounds %d --duration %s --warmup %s --conns %d --links %d --clickhouse-core %s --openloop-priority %s`.\n\n",
+		c.rounds, c.dur, c.warmup, c.conns, c.links, c.chCore, c.loadPriority)
+	prio := ""
+	if c.loadPriority == "fifo" {
+		prio = "; the open-loop generator at real-time priority (SCHED_FIFO), so that ClickHouse, which shares its core, works in the time it leaves instead of holding back the requests it is due to send"
+	}
 	fmt.Fprintf(&b, "Servers on core %s (GOMAXPROCS=1 for the Go ones; nginx with one worker), ClickHouse on core %s, "+
-		"load on core %s (wrk -t1 -c%d, closed loop; the open-loop generator of bench/sidebyside for the constant rate). "+
+		"load on core %s (wrk -t1 -c%d, closed loop; the open-loop generator of bench/sidebyside for the constant rate)%s. "+
 		"Each run is preceded by a %s warm-up that is not measured, except the cold starts. Targets alternate within each round. "+
 		"firstclaim: %d links, signed cookies on every claim (no claim limit), geography and device enrichment, the ClickHouse sink; "+
 		"nginx: the same 302s from a `map`, a cookie of the same length, access log buffered to a file; "+
 		"bare fasthttp: the same lookup, 302 and cookie, records nothing. "+
 		"ClickHouse's background merges wait while a run is measured (merges under way finish first) and catch up between runs, "+
 		"since on this machine a merge takes the load generator's core; its inserts go on, and its CPU is reported. "+
-		"One scenario lets the merges run.\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, c.warmup, c.links)
+		"One scenario lets the merges run.\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, prio, c.warmup, c.links)
 	med := func(s, t string, f func(result) float64) float64 {
 		var xs []float64
 		for _, r := range rows {

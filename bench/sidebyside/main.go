@@ -53,6 +53,7 @@ type config struct {
 	links        int
 	serverCore   string
 	loadCore     string
+	loadPriority string
 	chCore       string
 	chPid        int
 	dsn, chDir   string
@@ -81,8 +82,12 @@ func run(args []string) error {
 	fs.IntVar(&c.conns, "conns", 64, "connections")
 	fs.IntVar(&c.links, "links", 100000, "links")
 	fs.StringVar(&c.chCore, "clickhouse-core", "1", "core for ClickHouse: 1 shares the load generator's (as if ClickHouse ran elsewhere), 0 the servers'")
+	fs.StringVar(&c.loadPriority, "openloop-priority", "fifo", "scheduling of the constant-rate generator: fifo (real time, so ClickHouse on the same core takes only the time it leaves) or normal")
 	fs.StringVar(&c.out, "out", "", "results file (default bench/results/DATE-redirect.md)")
 	fs.Parse(args)
+	if c.loadPriority != "fifo" && c.loadPriority != "normal" {
+		return fmt.Errorf("--openloop-priority %q: want fifo or normal", c.loadPriority)
+	}
 	var err error
 	if c.repo, err = os.Getwd(); err != nil {
 		return err
@@ -379,9 +384,18 @@ func parseResult(out string) (result, error) {
 	return result{}, errors.New("no RESULT line in:\n" + out)
 }
 
+// loadCommand runs a load generator on the load core, at real-time priority when rt is set.
+func (c *config) loadCommand(rt bool, args ...string) *exec.Cmd {
+	args = append([]string{"taskset", "-c", c.loadCore}, args...)
+	if rt {
+		args = append([]string{"chrt", "--fifo", "50"}, args...)
+	}
+	return exec.Command(args[0], args[1:]...)
+}
+
 // wrk runs closed-loop load on the load core.
 func (c *config) wrk(t *target, script string, d time.Duration, cookie string) (result, error) {
-	cmd := exec.Command("taskset", "-c", c.loadCore, "wrk", "-t1", fmt.Sprintf("-c%d", c.conns),
+	cmd := c.loadCommand(false, "wrk", "-t1", fmt.Sprintf("-c%d", c.conns),
 		fmt.Sprintf("-d%ds", int(d.Seconds())), "--timeout", "5s", "-s", script, "http://"+t.addr)
 	cmd.Env = append(os.Environ(), "COOKIE="+cookie, fmt.Sprintf("LINKS=%d", c.links))
 	out, err := cmd.CombinedOutput()
@@ -468,7 +482,14 @@ func (c *config) openloop(t *target, rate float64, cookie string) (result, error
 		return result{}, err
 	}
 	defer resume()
-	cmd := exec.Command("taskset", "-c", c.loadCore, c.self, "openloop", "--addr", t.addr,
+	// With --openloop-priority fifo (the default) the generator runs at real-time priority.
+	// ClickHouse shares its core on this two-core machine, and each INSERT's burst of work would
+	// otherwise hold back the requests the generator is due to send, for milliseconds; each is then
+	// charged from its intended send time as if the server had been slow. The generator sleeps
+	// between sends, so ClickHouse still gets the rest of the core (its CPU is reported). wrk is
+	// not given this priority: it keeps its core busy and would starve the kernel's network
+	// threads there, which distorted every target's closed-loop latency when tried.
+	cmd := c.loadCommand(c.loadPriority == "fifo", c.self, "openloop", "--addr", t.addr,
 		"--rate", fmt.Sprint(int(rate)), "--duration", c.dur.String(), "--conns", fmt.Sprint(c.conns),
 		"--links", fmt.Sprint(c.links), "--cookie", cookie)
 	out, err := cmd.CombinedOutput()
