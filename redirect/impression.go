@@ -24,8 +24,8 @@ func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 		s.impRejected[impMalformed].Inc()
 		return
 	}
-	e := s.links.lookup(code)
-	if e == nil {
+	var e entry
+	if !s.links.lookup(code, &e) {
 		s.impRejected[impUnknown].Inc()
 		return
 	}

@@ -92,6 +92,7 @@ type scratch struct {
 	setCk    []byte
 	rec      []byte
 	vbuf     []byte
+	entry    entry
 }
 
 // New returns a Server.
@@ -244,21 +245,18 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	c.Bot = s.isBot(ctx, ua, ip)
 	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
 
-	var e *entry
-	if ValidCode(code) {
-		e = s.links.lookup(code)
-	}
+	e := &sc.entry
 	switch {
-	case e == nil:
+	case !ValidCode(code) || !s.links.lookup(code, e):
 		c.Link = b2s(truncate(code, MaxCodeLen))
 		c.Outcome = firstclaim.OutcomeUnknownLink
 		page(ctx, fasthttp.StatusNotFound, pageNotFound)
 	case !e.link.Active(now):
 		s.fillLink(c, e)
 		c.Outcome = firstclaim.OutcomeInactiveLink
-		if len(e.fallback) > 0 {
+		if fb := e.fallback(); fb != "" {
 			ctx.SetStatusCode(fasthttp.StatusFound)
-			ctx.Response.Header.SetCanonical(strLocation, e.fallback)
+			ctx.Response.Header.SetCanonical(strLocation, s2b(fb))
 			ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
 		} else {
 			page(ctx, fasthttp.StatusGone, pageGone)
@@ -347,7 +345,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 // Bytes that may not appear in a URL are percent-encoded, so no request can inject a header or
 // break out of the query.
 func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
-	dst = append(dst, e.base...)
+	dst = append(dst, e.base()...)
 	sep := e.sep
 	param := e.prog.ClickParam
 	for len(query) > 0 {
@@ -379,7 +377,7 @@ func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
 	dst = append(dst, param...)
 	dst = append(dst, '=')
 	dst = append(dst, id...)
-	return append(dst, e.frag...)
+	return append(dst, e.fragment()...)
 }
 
 const hexUpper = "0123456789ABCDEF"

@@ -430,7 +430,7 @@ func TestWatchReloadsOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for h.links.lookup([]byte("watched")) == nil {
+	for e := (entry{}); !h.links.lookup([]byte("watched"), &e); {
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher did not reload the changed file")
 		}

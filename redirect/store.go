@@ -24,16 +24,28 @@ type Program struct {
 	cookieName string
 }
 
-// entry is a link prepared for the request path: the destination split around its fragment, so
-// that query parameters go before it, and the program resolved.
+// entry is a link prepared for the request path: where its destination's fragment starts (query
+// parameters go before it) and its program. Entries live by value in the LRU and point only into
+// the link set, so a cache of 100,000 links adds no objects of its own for the garbage collector
+// to trace beyond the LRU's nodes.
 type entry struct {
-	link     *Link
-	prog     *Program
-	base     []byte // destination up to the fragment
-	frag     []byte // "#..." or empty
-	sep      byte   // '?' or '&': what comes before the first added parameter; 0 when none is needed
-	fallback []byte
-	gen      uint64
+	link *Link
+	prog *Program
+	gen  uint64
+	frag int  // index of the fragment's '#' in link.URL, or len(link.URL)
+	sep  byte // '?' or '&': what comes before the first added parameter; 0 when none is needed
+}
+
+// base is the destination up to its fragment; fragment is "#..." or empty.
+func (e *entry) base() string     { return e.link.URL[:e.frag] }
+func (e *entry) fragment() string { return e.link.URL[e.frag:] }
+
+// fallback is where an inactive link's visitors go, or "".
+func (e *entry) fallback() string {
+	if e.prog == nil {
+		return ""
+	}
+	return e.prog.FallbackURL
 }
 
 type linkSet struct {
@@ -48,7 +60,7 @@ type linkSet struct {
 type Links struct {
 	programs map[string]*Program
 	set      atomic.Pointer[linkSet]
-	cache    *lru.Cache[string, *entry]
+	cache    *lru.Cache[string, entry]
 	negative *lru.Cache[string, uint64]
 	mu       sync.Mutex // serialises reloads
 	log      *slog.Logger
@@ -90,7 +102,7 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 	if neg < 1024 {
 		neg = 1024
 	}
-	cache, err := lru.New[string, *entry](opts.CacheSize)
+	cache, err := lru.New[string, entry](opts.CacheSize)
 	if err != nil {
 		return nil, err
 	}
@@ -158,37 +170,37 @@ func (l *Links) Watch(ctx context.Context, path string, interval time.Duration) 
 	})
 }
 
-// lookup returns the prepared entry for code, or nil when there is no such link. code is only
-// read, never kept. A warm hit does not allocate.
-func (l *Links) lookup(code []byte) *entry {
+// lookup finds the prepared entry for code and reports whether there is such a link. code is
+// only read, never kept. A warm hit does not allocate.
+func (l *Links) lookup(code []byte, e *entry) bool {
 	set := l.set.Load()
 	key := b2s(code)
-	if e, ok := l.cache.Get(key); ok && e.gen == set.gen {
+	if c, ok := l.cache.Get(key); ok && c.gen == set.gen {
 		l.hits.Inc()
-		return e
+		*e = c
+		return true
 	}
 	if g, ok := l.negative.Get(key); ok && g == set.gen {
 		l.negHits.Inc()
-		return nil
+		return false
 	}
 	l.misses.Inc()
 	link := set.links[key]
 	if link == nil {
 		l.negative.Add(string(code), set.gen)
-		return nil
+		return false
 	}
-	e := l.prepare(link, set.gen)
-	l.cache.Add(link.Code, e)
-	return e
+	*e = l.prepare(link, set.gen)
+	l.cache.Add(link.Code, *e)
+	return true
 }
 
-func (l *Links) prepare(link *Link, gen uint64) *entry {
-	e := &entry{link: link, prog: l.programs[link.Program], gen: gen}
-	u := link.URL
-	if i := indexByteString(u, '#'); i >= 0 {
-		u, e.frag = u[:i], []byte(u[i:])
+func (l *Links) prepare(link *Link, gen uint64) entry {
+	e := entry{link: link, prog: l.programs[link.Program], gen: gen, frag: len(link.URL)}
+	if i := indexByteString(link.URL, '#'); i >= 0 {
+		e.frag = i
 	}
-	e.base = []byte(u)
+	u := e.base()
 	switch q := indexByteString(u, '?'); {
 	case q < 0:
 		e.sep = '?'
@@ -196,9 +208,6 @@ func (l *Links) prepare(link *Link, gen uint64) *entry {
 		e.sep = 0
 	default:
 		e.sep = '&'
-	}
-	if e.prog != nil && e.prog.FallbackURL != "" {
-		e.fallback = []byte(e.prog.FallbackURL)
 	}
 	return e
 }
