@@ -122,7 +122,10 @@ func (r *recent) add(k dupKey, v dupSeen) {
 		r.since = v.ts
 	}
 	if time.Duration(v.ts-r.since) >= r.window || len(r.cur) >= r.max {
-		r.prev, r.cur, r.since = r.cur, make(map[dupKey]dupSeen, len(r.cur)), v.ts
+		// The older generation's map is emptied and reused: it keeps its buckets, so a steady
+		// stream of clicks allocates nothing here once both maps have grown.
+		clear(r.prev)
+		r.prev, r.cur, r.since = r.cur, r.prev, v.ts
 	}
 	r.cur[k] = v
 }

@@ -146,3 +146,22 @@ func TestEnricherFollowsANewGeographyFile(t *testing.T) {
 		t.Fatalf("after the new file: %+v", b.Clicks[0])
 	}
 }
+
+// The duplicate table keeps the current and the previous generation; a third turn forgets the
+// oldest, whose map is then reused for the next.
+func TestRecentKeepsTwoGenerations(t *testing.T) {
+	r := newRecent(time.Hour, 2)
+	ts := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+	k := func(i int) dupKey { return r.key(uint64(i), "summer") }
+	for i := 1; i <= 5; i++ { // 1,2 | 3,4 | 5: a new generation at 3 and at 5 (two per generation)
+		r.add(k(i), dupSeen{ts: ts, id: uint64(i)})
+	}
+	for i, want := range map[int]bool{1: false, 2: false, 3: true, 4: true, 5: true} {
+		if v, ok := r.get(k(i)); ok != want || ok && v.id != uint64(i) {
+			t.Errorf("visitor %d: found %v (%+v), want %v", i, ok, v, want)
+		}
+	}
+	if len(r.cur) != 1 || len(r.prev) != 2 {
+		t.Fatalf("generations hold %d and %d entries, want 1 and 2", len(r.cur), len(r.prev))
+	}
+}

@@ -167,10 +167,11 @@ type Sink struct {
 	runCtx    context.Context
 	runCancel context.CancelFunc
 
-	free   chan []byte // emptied queue buffers, kept at their grown size (a sync.Pool is emptied by every GC)
-	freeB  chan []byte // emptied batch buffers, likewise
-	batch  Batch
-	intern *firstclaim.Interner // used by the sender goroutine only
+	free     chan []byte // emptied queue buffers, kept at their grown size (a sync.Pool is emptied by every GC)
+	freeB    chan []byte // emptied batch buffers, likewise
+	batchCap int         // the largest batch buffer so far: a new one starts at this size (collect only)
+	batch    Batch
+	intern   *firstclaim.Interner // used by the sender goroutine only
 
 	accepted, sent, retried, replayed, overflowed, dropped, corrupt, permanent *metrics.Counter
 	batchRows, batchSeconds                                                    *metrics.PrometheusHistogram
@@ -254,12 +255,13 @@ func (s *Sink) Record(rec []byte) {
 
 // getBuf and putBuf recycle the queue's buffers, getBatch and putBatch those of whole batches. The
 // few in use at once (the queue's, the batch being collected, those waiting for the sender) keep the
-// size they grew to, so a steady load allocates nothing here: growing a batch's buffer from scratch
-// for every batch was most of the sink's garbage, and the garbage collector's work on one core
-// shows in the redirects' tail latency.
+// size they grew to, and a batch buffer needed beyond those starts at the size batches have reached,
+// so a steady load allocates nothing here: growing a batch's buffer from scratch for every batch
+// was most of the sink's garbage, and the garbage collector's work on one core shows in the
+// redirects' tail latency.
 func (s *Sink) getBuf() []byte    { return get(s.free, 1<<20) }
 func (s *Sink) putBuf(b []byte)   { put(s.free, b) }
-func (s *Sink) getBatch() []byte  { return get(s.freeB, 1<<20) }
+func (s *Sink) getBatch() []byte  { return get(s.freeB, max(s.batchCap, 1<<20)) }
 func (s *Sink) putBatch(b []byte) { put(s.freeB, b) }
 
 func get(free chan []byte, size int) []byte {
@@ -271,8 +273,11 @@ func get(free chan []byte, size int) []byte {
 	}
 }
 
+// maxKept is the largest buffer kept for reuse.
+const maxKept = 64 << 20
+
 func put(free chan []byte, b []byte) {
-	if cap(b) > 64<<20 {
+	if cap(b) > maxKept {
 		return
 	}
 	select {
@@ -308,6 +313,7 @@ func (s *Sink) collect() {
 		}
 		s.putBuf(buf)
 		if pendN > 0 && (pendN >= s.opts.BatchSize || stopping || time.Since(since) >= s.opts.FlushInterval) {
+			s.batchCap = max(s.batchCap, min(cap(pend), maxKept))
 			s.handOff(pend)
 			pend, pendN = s.getBatch(), 0
 		}
