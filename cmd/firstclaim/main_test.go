@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -203,5 +205,33 @@ func TestServeRefusesBadSetup(t *testing.T) {
 		if code := run(context.Background(), args, env); code != 1 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// serve sets the collector's target from --gc-percent unless GOGC is in the environment.
+func TestServeSetsTheCollectorTarget(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	dir := t.TempDir()
+	links := filepath.Join(dir, "links.csv")
+	os.WriteFile(links, []byte("code,url,partner,program\nsummer,https://shop.example.com/,partner-a,affiliate\n"), 0o644)
+	_, _, _, stop := startServe(t, "--links", links, "--clicks", filepath.Join(dir, "clicks.ndjson"),
+		"--data-dir", filepath.Join(dir, "data"), "--gc-percent", "250")
+	stop()
+	if got := debug.SetGCPercent(100); got != 250 {
+		t.Fatalf("GC percent after serve --gc-percent 250: %d", got)
+	}
+	env := &environment{stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler), getenv: func(k string) string {
+		if k == "GOGC" {
+			return "150"
+		}
+		return ""
+	}}
+	cmd := &serveCmd{gcPercent: 400, links: links}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cmd.run(ctx, env) // returns at once (or fails on its flags): the target is set before anything starts
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent with GOGC in the environment: %d, want it left alone", got)
 	}
 }
