@@ -323,23 +323,10 @@ func (s *Sink) collect() {
 	}
 }
 
-// handOff gives a batch to the sender, or to the spool when the sender is behind or the spool
-// already holds older records (they go first).
-func (s *Sink) handOff(b []byte) {
-	if s.spool != nil {
-		if s.spool.pending() {
-			s.spoolBlock(b)
-			return
-		}
-		select {
-		case s.blocks <- b:
-		default:
-			s.spoolBlock(b)
-		}
-		return
-	}
-	s.blocks <- b
-}
+// handOff gives a batch to the sender, waiting while two are ahead of it. Only the sender writes
+// batches to the spool, in the order it takes them, so records keep their order whether or not
+// they pass through it; while the collector waits, the queue goes on taking records.
+func (s *Sink) handOff(b []byte) { s.blocks <- b }
 
 func (s *Sink) spoolBlock(b []byte) {
 	if err := s.spool.appendBlock(b); err != nil {
@@ -398,22 +385,11 @@ func (s *Sink) send() {
 				}
 				continue
 			}
-			// Batches waiting in the channel went there before the spool was written to (while the
-			// spool holds anything, new batches go straight to it), so they are older: they go
-			// first, and records keep their order.
+			// A batch from the channel is newer than the spool's records: it joins them.
 			select {
 			case b, ok := <-s.blocks:
 				if !ok {
 					return
-				}
-				if !time.Now().Before(retryAt) {
-					if err := s.deliver(b, false, false); err == nil {
-						backoff = s.opts.MinBackoff
-						s.putBatch(b)
-						continue
-					} else {
-						fail(err)
-					}
 				}
 				s.spoolBlock(b)
 				continue
