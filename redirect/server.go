@@ -92,7 +92,6 @@ type scratch struct {
 	setCk    []byte
 	rec      []byte
 	vbuf     []byte
-	entry    entry
 }
 
 // New returns a Server.
@@ -245,14 +244,14 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	c.Bot = s.isBot(ctx, ua, ip)
 	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
 
-	e := &sc.entry
+	var e entry
 	switch {
-	case !ValidCode(code) || !s.links.lookup(code, e):
+	case !ValidCode(code) || !s.links.lookup(code, &e):
 		c.Link = b2s(truncate(code, MaxCodeLen))
 		c.Outcome = firstclaim.OutcomeUnknownLink
 		page(ctx, fasthttp.StatusNotFound, pageNotFound)
 	case !e.link.Active(now):
-		s.fillLink(c, e)
+		s.fillLink(c, &e)
 		c.Outcome = firstclaim.OutcomeInactiveLink
 		if fb := e.fallback(); fb != "" {
 			ctx.SetStatusCode(fasthttp.StatusFound)
@@ -262,9 +261,9 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 			page(ctx, fasthttp.StatusGone, pageGone)
 		}
 	default:
-		s.fillLink(c, e)
-		s.claim(ctx, sc, e, now)
-		sc.loc = appendLocation(sc.loc[:0], e, ctx.URI().QueryString(), sc.id[:])
+		s.fillLink(c, &e)
+		s.claim(ctx, sc, &e, now)
+		sc.loc = appendLocation(sc.loc[:0], &e, ctx.URI().QueryString(), sc.id[:])
 		ctx.SetStatusCode(fasthttp.StatusFound)
 		ctx.Response.Header.SetCanonical(strLocation, sc.loc)
 		ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
