@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -221,16 +220,12 @@ func TestServeSetsTheCollectorTarget(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 250 {
 		t.Fatalf("GC percent after serve --gc-percent 250: %d", got)
 	}
-	env := &environment{stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler), getenv: func(k string) string {
+	gcTarget(func(k string) string {
 		if k == "GOGC" {
 			return "150"
 		}
 		return ""
-	}}
-	cmd := &serveCmd{gcPercent: 400, links: links}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	cmd.run(ctx, env) // returns at once (or fails on its flags): the target is set before anything starts
+	}, 400)
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("GC percent with GOGC in the environment: %d, want it left alone", got)
 	}

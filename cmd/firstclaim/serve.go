@@ -111,6 +111,17 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.gcPercent, "gc-percent", 400, "garbage collector target, as GOGC: the heap may grow this many percent over the live data before a collection; 0 keeps Go's default; a GOGC in the environment wins")
 }
 
+// gcTarget sets the collector's target to percent (--gc-percent) unless GOGC is in the
+// environment or percent is 0. Each collection's mark phase takes a share of the core while
+// requests wait; with one core to a process, the redirects' tail latency is mostly collections.
+// 400 makes them a quarter as frequent as Go's default, for a heap of up to five times the live
+// data (README, "Running it").
+func gcTarget(getenv func(string) string, percent int) {
+	if getenv("GOGC") == "" && percent > 0 {
+		debug.SetGCPercent(percent)
+	}
+}
+
 // server is a running firstclaim serve: listeners, the redirector and the sink.
 type server struct {
 	public   *fasthttp.Server
@@ -124,12 +135,7 @@ type server struct {
 }
 
 func (c *serveCmd) run(ctx context.Context, env *environment) error {
-	// Each collection's mark phase takes a share of the core while requests wait; with one core
-	// to a process, the redirects' tail latency is mostly collections. 400 makes them a quarter
-	// as frequent as Go's default for about two and a half times the heap (README, "Speed").
-	if env.getenv("GOGC") == "" && c.gcPercent > 0 {
-		debug.SetGCPercent(c.gcPercent)
-	}
+	gcTarget(env.getenv, c.gcPercent)
 	s, err := c.start(ctx, env)
 	if err != nil {
 		return err
