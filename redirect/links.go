@@ -138,6 +138,7 @@ func compact(links []Link) {
 		l := &links[i]
 		l.Code, l.URL = keep(l.Code), keep(l.URL)
 		l.PartnerID, l.Program, l.Campaign = shared(l.PartnerID), shared(l.Program), shared(l.Campaign)
+		// checkLink left "active" or "disabled": the constants, not the parsed copies.
 		if l.Status == StatusDisabled {
 			l.Status = StatusDisabled
 		} else {
