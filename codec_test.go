@@ -20,13 +20,37 @@ func TestClickRoundTrip(t *testing.T) {
 		if ip != "" {
 			c.IP = netip.MustParseAddr(ip)
 		}
-		var got Click
+		var got, view Click
 		if err := DecodeClick(AppendClick(nil, &c), &got); err != nil {
 			t.Fatal(err)
 		}
 		if got != c {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
 		}
+		if err := DecodeClickView(AppendClick(nil, &c), &view); err != nil || view != c {
+			t.Fatalf("round trip without copies:\n got %+v (%v)\nwant %+v", view, err, c)
+		}
+	}
+}
+
+// DecodeClick's strings are the caller's to keep; DecodeClickView's are the record's bytes, and
+// change with them.
+func TestDecodeClickCopiesOrNot(t *testing.T) {
+	c := Click{ID: "click-1", TS: time.UnixMilli(1_790_000_000_000), Link: "summer", UserAgent: "Mozilla/5.0"}
+	rec := AppendClick(nil, &c)
+	var kept, view Click
+	if err := DecodeClick(rec, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeClickView(rec, &view); err != nil {
+		t.Fatal(err)
+	}
+	copy(rec[3:], "CLICK-1") // the id's bytes, after kind, version and length
+	if kept.ID != "click-1" {
+		t.Errorf("DecodeClick's id changed with the record: %q", kept.ID)
+	}
+	if view.ID != "CLICK-1" {
+		t.Errorf("DecodeClickView's id is a copy: %q", view.ID)
 	}
 }
 
@@ -64,8 +88,12 @@ func FuzzDecodeClick(f *testing.F) {
 	f.Add(AppendClick(nil, &c))
 	f.Add([]byte{RecordClick, 1, 200})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var got Click
-		if err := DecodeClick(b, &got); err != nil {
+		var got, view Click
+		err, verr := DecodeClick(b, &got), DecodeClickView(b, &view)
+		if (err == nil) != (verr == nil) || view != got {
+			t.Fatalf("with and without copies differ: %v, %v", err, verr)
+		}
+		if err != nil {
 			return
 		}
 		// Whatever decodes re-encodes to a record that decodes the same.

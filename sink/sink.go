@@ -39,7 +39,9 @@ func (b *Batch) reset() {
 
 // Writer stores a batch: ClickHouse, an NDJSON file. Write must store all of b or return an
 // error; a retried batch may already be partly stored, so the store must tolerate repeats (every
-// record carries its id).
+// record carries its id). The strings of b's clicks refer to the sink's buffer of encoded records
+// (firstclaim.DecodeClickView) and are good until Write returns, or for a Stream until its Commit
+// or Abort returns: a Writer that keeps one longer copies it.
 type Writer interface {
 	Write(ctx context.Context, b *Batch) error
 }
@@ -171,7 +173,6 @@ type Sink struct {
 	freeB    chan []byte // emptied batch buffers, likewise
 	batchCap int         // the largest batch buffer so far: a new one starts at this size (collect only)
 	batch    Batch
-	intern   *firstclaim.Interner // used by the sender goroutine only
 
 	accepted, sent, retried, replayed, overflowed, dropped, corrupt, permanent *metrics.Counter
 	batchRows, batchSeconds                                                    *metrics.PrometheusHistogram
@@ -182,7 +183,7 @@ func New(w Writer, opts Options) (*Sink, error) {
 	opts.defaults()
 	m := opts.Metrics
 	s := &Sink{
-		opts: opts, w: w, log: opts.Logger, intern: firstclaim.NewInterner(50_000),
+		opts: opts, w: w, log: opts.Logger,
 		q:      newQueue(opts.QueueBytes, opts.BatchSize),
 		blocks: make(chan []byte, 2),
 		free:   make(chan []byte, 2),
@@ -562,7 +563,7 @@ func (s *Sink) decode(data []byte, max int) []byte {
 		switch firstclaim.RecordKind(rec) {
 		case firstclaim.RecordClick:
 			b.Clicks = append(b.Clicks, firstclaim.Click{})
-			if err = firstclaim.DecodeClickInterned(rec, &b.Clicks[len(b.Clicks)-1], s.intern); err != nil {
+			if err = firstclaim.DecodeClickView(rec, &b.Clicks[len(b.Clicks)-1]); err != nil {
 				b.Clicks = b.Clicks[:len(b.Clicks)-1]
 			}
 		case firstclaim.RecordAssociation:

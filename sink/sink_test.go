@@ -43,7 +43,7 @@ func (w *memWriter) Write(ctx context.Context, b *Batch) error {
 		return errors.New("store unavailable")
 	}
 	for _, c := range b.Clicks {
-		w.ids = append(w.ids, c.ID)
+		w.ids = append(w.ids, strings.Clone(c.ID)) // the sink reuses the buffer c.ID is in
 	}
 	for _, a := range b.Associations {
 		w.ids = append(w.ids, a.ID)
@@ -155,7 +155,7 @@ func (s *memStream) Add(b *Batch) error {
 		return errors.New("connection reset")
 	}
 	for _, c := range b.Clicks {
-		s.ids = append(s.ids, c.ID)
+		s.ids = append(s.ids, strings.Clone(c.ID)) // the sink reuses the buffer c.ID is in
 	}
 	return nil
 }
