@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/firstclaim/firstclaim"
@@ -147,8 +148,9 @@ type chStream struct {
 	w            *ClickHouse
 	ctx          context.Context
 	retry        bool
-	bt           driver.Batch // the clicks' INSERT, once there is a click
-	clicks, rows int          // clicks added; rows in the block not yet sent
+	bt           driver.Batch       // the clicks' INSERT, once there is a click
+	cols         []column.Interface // bt's columns
+	clicks, rows int                // clicks added; rows in the block not yet sent
 	associations []firstclaim.Association
 	impressions  []firstclaim.Impression
 }
@@ -160,9 +162,9 @@ func (s *chStream) Add(b *Batch) error {
 			if err != nil {
 				return fmt.Errorf("cannot insert clicks: %w", classify(err))
 			}
-			s.bt = bt
+			s.bt, s.cols = bt, bt.Columns()
 		}
-		if err := s.w.appendClicks(s.bt, b.Clicks, s.retry); err != nil {
+		if err := s.w.appendClicks(s.cols, b.Clicks, s.retry); err != nil {
 			return err
 		}
 		s.clicks += len(b.Clicks)
@@ -213,10 +215,9 @@ func (s *chStream) Abort() {
 	}
 }
 
-// clickColumns holds a slice of clicks column by column, reused from slice to slice: the driver
-// takes each column whole, instead of 32 boxed values per row.
+// clickColumns holds the fixed-width columns of a slice of clicks, reused from slice to slice:
+// the driver takes each of them whole, instead of boxed values row by row.
 type clickColumns struct {
-	str [22][]string // the string columns, in the order appendClicks fills them
 	ts  []time.Time
 	exp []time.Time
 	ms  []uint16
@@ -224,24 +225,89 @@ type clickColumns struct {
 	u8  [7][]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
 }
 
-// appendClicks adds clicks to bt with columnar appends. The column order is insertClicks's.
-func (w *ClickHouse) appendClicks(bt driver.Batch, clicks []firstclaim.Click, retry bool) error {
+// The columns of insertClicks by position.
+const (
+	colClickID = iota
+	colTS
+	colTSMs
+	colLink
+	colPartner
+	colProgram
+	colCampaign
+	colOutcome
+	colClaimPartner
+	colClaimClickID
+	colClaimExpires
+	colTampered
+	colIP
+	colUserAgent
+	colReferer
+	colRefererHost
+	colVisitor
+	colBot
+	colNotNavigation
+	colRateLimited
+	colDuplicate
+	colGPC
+	colNetworkParam
+	colNetworkClickID
+	colCountry
+	colRegion
+	colCity
+	colDeviceType
+	colOS
+	colOSVersion
+	colBrowser
+	colBrowserVersion
+	colReplayed
+	clickColumnCount
+)
+
+// outcomeText holds every outcome's name, so a row can point at its own.
+var outcomeText = func() []string {
+	t := []string{firstclaim.OutcomeNone.String()}
+	for _, o := range firstclaim.Outcomes() {
+		t = append(t, o.String())
+	}
+	return t
+}()
+
+// appendClicks adds clicks to the columns of an INSERT of insertClicks (cols, from its batch's
+// Columns). Strings go in row by row through pointers to the clicks' own fields: the driver's
+// slice appends allocate a nulls array for every call, which for 22 string columns was a fifth of
+// the sink's garbage, and boxing a string would allocate too.
+func (w *ClickHouse) appendClicks(cols []column.Interface, clicks []firstclaim.Click, retry bool) error {
+	if len(cols) != clickColumnCount {
+		return Permanent(fmt.Errorf("cannot insert clicks: the INSERT has %d columns, want %d", len(cols), clickColumnCount))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := &w.cols
-	for i := range c.str {
-		c.str[i] = c.str[i][:0]
-	}
 	for i := range c.u8 {
 		c.u8[i] = c.u8[i][:0]
 	}
 	c.ts, c.exp, c.ms, c.vis = c.ts[:0], c.exp[:0], c.ms[:0], c.vis[:0]
 	for i := range clicks {
 		k := &clicks[i]
-		for j, v := range [...]string{k.ID, k.Link, k.PartnerID, k.Program, k.Campaign, k.Outcome.String(), k.ClaimPartnerID,
-			k.ClaimClickID, k.StoredIP, k.UserAgent, k.Referer, k.RefererHost, k.NetworkParam, k.NetworkClickID,
-			k.Country, k.Region, k.City, k.DeviceType, k.OS, k.OSVersion, k.Browser, k.BrowserVersion} {
-			c.str[j] = append(c.str[j], v)
+		outcome := &outcomeText[0]
+		if int(k.Outcome) < len(outcomeText) {
+			outcome = &outcomeText[k.Outcome]
+		}
+		for _, f := range [...]struct {
+			col int
+			v   *string
+		}{
+			{colClickID, &k.ID}, {colLink, &k.Link}, {colPartner, &k.PartnerID}, {colProgram, &k.Program},
+			{colCampaign, &k.Campaign}, {colOutcome, outcome}, {colClaimPartner, &k.ClaimPartnerID},
+			{colClaimClickID, &k.ClaimClickID}, {colIP, &k.StoredIP}, {colUserAgent, &k.UserAgent},
+			{colReferer, &k.Referer}, {colRefererHost, &k.RefererHost}, {colNetworkParam, &k.NetworkParam},
+			{colNetworkClickID, &k.NetworkClickID}, {colCountry, &k.Country}, {colRegion, &k.Region},
+			{colCity, &k.City}, {colDeviceType, &k.DeviceType}, {colOS, &k.OS}, {colOSVersion, &k.OSVersion},
+			{colBrowser, &k.Browser}, {colBrowserVersion, &k.BrowserVersion},
+		} {
+			if err := cols[f.col].AppendRow(f.v); err != nil {
+				return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", f.col, err))
+			}
 		}
 		c.ts = append(c.ts, DateTime(k.TS))
 		c.exp = append(c.exp, DateTime(k.ClaimExpiresAt))
@@ -251,13 +317,16 @@ func (w *ClickHouse) appendClicks(bt driver.Batch, clicks []firstclaim.Click, re
 			c.u8[j] = append(c.u8[j], u8(v))
 		}
 	}
-	// The columns of insertClicks, in order, each with its data.
-	cols := [...]any{c.str[0], c.ts, c.ms, c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7], c.exp,
-		c.u8[0], c.str[8], c.str[9], c.str[10], c.str[11], c.vis, c.u8[1], c.u8[2], c.u8[3], c.u8[4], c.u8[5],
-		c.str[12], c.str[13], c.str[14], c.str[15], c.str[16], c.str[17], c.str[18], c.str[19], c.str[20], c.str[21], c.u8[6]}
-	for i, col := range cols {
-		if err := bt.Column(i).Append(col); err != nil {
-			return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", i, err))
+	for _, f := range [...]struct {
+		col int
+		v   any
+	}{
+		{colTS, c.ts}, {colTSMs, c.ms}, {colClaimExpires, c.exp}, {colTampered, c.u8[0]}, {colVisitor, c.vis},
+		{colBot, c.u8[1]}, {colNotNavigation, c.u8[2]}, {colRateLimited, c.u8[3]}, {colDuplicate, c.u8[4]},
+		{colGPC, c.u8[5]}, {colReplayed, c.u8[6]},
+	} {
+		if _, err := cols[f.col].Append(f.v); err != nil {
+			return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", f.col, err))
 		}
 	}
 	return nil

@@ -83,35 +83,60 @@ func TestClickHouseWriterStoresEveryField(t *testing.T) {
 	w := sink.NewClickHouse(conn)
 	ts := time.Date(2026, 11, 24, 10, 11, 12, 345_000_000, time.UTC)
 	c := sampleClick(1, ts)
-	c.Tampered, c.Duplicate = true, true
+	c.Tampered, c.Duplicate, c.NotNavigation = true, true, true
 	a := firstclaim.Association{ID: "as-1", TS: ts, Program: "ambassador-2025", AccountID: "acc-1", PartnerID: "partner-1",
 		ClickID: c.ID, Link: "link-1", Kind: firstclaim.KindRegister, ClaimedAt: ts.Add(-time.Hour), ClaimExpiresAt: ts.Add(29 * 24 * time.Hour),
 		Source: "pixel", NetworkClickID: "n-1"}
 	m := firstclaim.Impression{ID: "im-1", TS: ts, Link: "link-1", PartnerID: "partner-1", Program: "affiliate", Known: true, StoredIP: "192.0.2.7",
 		IP: netip.MustParseAddr("192.0.2.7"), Visitor: 7}
+
+	// Every string column, by name, against the field it comes from: each value is distinct, so
+	// a column filled from the wrong field fails here.
+	c.ClaimPartnerID, c.ClaimClickID, c.OSVersion = "partner-9", "claim-click-1", "6.1"
+	want := map[string]string{
+		"click_id": c.ID, "link": c.Link, "partner_id": c.PartnerID, "program": c.Program, "campaign": c.Campaign,
+		"outcome": "claimed", "claim_partner_id": c.ClaimPartnerID, "claim_click_id": c.ClaimClickID, "ip": c.StoredIP,
+		"user_agent": c.UserAgent, "referer": c.Referer, "referer_host": c.RefererHost, "network_param": c.NetworkParam,
+		"network_click_id": c.NetworkClickID, "country": c.Country, "region": c.Region, "city": c.City,
+		"device_type": c.DeviceType, "os": c.OS, "os_version": c.OSVersion, "browser": c.Browser,
+		"browser_version": c.BrowserVersion,
+	}
+	seen := map[string]string{}
+	for col, v := range want {
+		if other, dup := seen[v]; dup {
+			t.Fatalf("columns %s and %s would both hold %q", col, other, v)
+		}
+		seen[v] = col
+	}
 	b := &sink.Batch{Clicks: []firstclaim.Click{c}, Associations: []firstclaim.Association{a}, Impressions: []firstclaim.Impression{m}}
 	if err := w.Write(ctx(t), b); err != nil {
 		t.Fatal(err)
 	}
-
-	var got struct {
-		id, link, partner, outcome, ip, ua, refHost, netID, country, device string
-		ts, exp                                                             time.Time
-		ms                                                                  uint16
-		visitor                                                             uint64
-		tampered, dup, gpc                                                  uint8
+	for col, v := range want {
+		var got string
+		if err := conn.QueryRow(ctx(t), "SELECT "+col+" FROM clicks").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != v {
+			t.Errorf("%s read back as %q, want %q", col, got, v)
+		}
 	}
-	err := conn.QueryRow(ctx(t), `SELECT click_id, link, partner_id, outcome, ip, user_agent, referer_host, network_click_id,
-		country, device_type, ts, claim_expires_at, ts_ms, visitor, tampered, duplicate, gpc FROM clicks`).Scan(
-		&got.id, &got.link, &got.partner, &got.outcome, &got.ip, &got.ua, &got.refHost, &got.netID, &got.country, &got.device,
-		&got.ts, &got.exp, &got.ms, &got.visitor, &got.tampered, &got.dup, &got.gpc)
+	var got struct {
+		ts, exp                             time.Time
+		ms                                  uint16
+		visitor                             uint64
+		tampered, bot, notNav, rl, dup, gpc uint8
+		replayed                            uint8
+	}
+	err := conn.QueryRow(ctx(t), `SELECT ts, claim_expires_at, ts_ms, visitor, tampered, bot, not_navigation, rate_limited,
+		duplicate, gpc, replayed FROM clicks`).Scan(&got.ts, &got.exp, &got.ms, &got.visitor, &got.tampered, &got.bot,
+		&got.notNav, &got.rl, &got.dup, &got.gpc, &got.replayed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.id != c.ID || got.link != c.Link || got.partner != c.PartnerID || got.outcome != "claimed" || got.ip != "2001:db8::" ||
-		got.ua != c.UserAgent || got.refHost != "news.example" || got.netID != "n-1" || got.country != "DE" || got.device != "desktop" ||
-		!got.ts.Equal(ts.Truncate(time.Second)) || got.ms != 345 || !got.exp.Equal(c.ClaimExpiresAt.Truncate(time.Second)) ||
-		got.visitor != c.Visitor || got.tampered != 1 || got.dup != 1 || got.gpc != 0 {
+	if !got.ts.Equal(ts.Truncate(time.Second)) || got.ms != 345 || !got.exp.Equal(c.ClaimExpiresAt.Truncate(time.Second)) ||
+		got.visitor != c.Visitor || got.tampered != 1 || got.bot != 0 || got.notNav != 1 || got.rl != 0 || got.dup != 1 ||
+		got.gpc != 0 || got.replayed != 0 {
 		t.Fatalf("click read back as %+v", got)
 	}
 	var kind, account, source string
