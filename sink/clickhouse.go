@@ -150,6 +150,7 @@ type chStream struct {
 	retry        bool
 	bt           driver.Batch       // the clicks' INSERT, once there is a click
 	cols         []column.Interface // bt's columns
+	done         func()             // ends bt's insertContext
 	clicks, rows int                // clicks added; rows in the block not yet sent
 	associations []firstclaim.Association
 	impressions  []firstclaim.Impression
@@ -158,11 +159,13 @@ type chStream struct {
 func (s *chStream) Add(b *Batch) error {
 	if len(b.Clicks) > 0 {
 		if s.bt == nil {
-			bt, err := s.w.conn.PrepareBatch(s.ctx, insertClicks)
+			ictx, done := insertContext(s.ctx)
+			bt, err := s.w.conn.PrepareBatch(ictx, insertClicks)
 			if err != nil {
+				done()
 				return fmt.Errorf("cannot insert clicks: %w", classify(err))
 			}
-			s.bt, s.cols = bt, bt.Columns()
+			s.bt, s.cols, s.done = bt, bt.Columns(), done
 		}
 		if err := s.w.appendClicks(s.cols, b.Clicks, s.retry); err != nil {
 			return err
@@ -182,10 +185,12 @@ func (s *chStream) Add(b *Batch) error {
 
 func (s *chStream) Commit() error {
 	if s.bt != nil {
-		if err := s.bt.Send(); err != nil {
+		err := s.bt.Send()
+		s.bt = nil
+		s.done()
+		if err != nil {
 			return fmt.Errorf("cannot insert %d clicks: %w", s.clicks, classify(err))
 		}
-		s.bt = nil
 	}
 	if len(s.associations) > 0 {
 		if err := Insert(s.ctx, s.w.conn, insertAssociations, len(s.associations), func(bt driver.Batch, i int) error {
@@ -212,6 +217,7 @@ func (s *chStream) Abort() {
 	if s.bt != nil {
 		_ = s.bt.Abort()
 		s.bt = nil
+		s.done()
 	}
 }
 
@@ -332,6 +338,31 @@ func (w *ClickHouse) appendClicks(cols []column.Interface, clicks []firstclaim.C
 	return nil
 }
 
+// insertContext is ctx for one INSERT, done is called once the INSERT has ended. It works around
+// a race in the driver (clickhouse-go PR #2032): a batch's Send watches its context from a
+// goroutine that closes the connection when the context ends, and ending the watch does not wait
+// for that goroutine, so a context cancelled just after Send returns (the usual deferred cancel)
+// can close a connection that is already back in the pool, and the next query on it fails with
+// "use of closed network connection". The context returned ends with ctx while the INSERT is under
+// way, has ctx's deadline (which the driver also sets on the connection), and after done nothing
+// ends it, so a late watchdog has nothing to act on.
+func insertContext(ctx context.Context) (ictx context.Context, done func()) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	d, ok := ctx.Deadline()
+	return deadlineContext{c, d, ok}, func() { stop() }
+}
+
+// deadlineContext reports a deadline it does not enforce itself (insertContext enforces it
+// through its parent).
+type deadlineContext struct {
+	context.Context
+	deadline time.Time
+	ok       bool
+}
+
+func (c deadlineContext) Deadline() (time.Time, bool) { return c.deadline, c.ok }
+
 // Insert sends n rows in one INSERT: query names its columns (18.16 needs the list), row appends row
 // i. A row the driver refuses aborts the batch, releasing the pooled connection it holds, and is
 // marked Permanent (it will not convert on a retry either); server errors are classified. Nothing is
@@ -340,6 +371,8 @@ func Insert(ctx context.Context, conn driver.Conn, query string, n int, row func
 	if n == 0 {
 		return nil
 	}
+	ctx, done := insertContext(ctx)
+	defer done()
 	bt, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return classify(err)

@@ -538,3 +538,38 @@ func TestParseDSNCompression(t *testing.T) {
 		}
 	}
 }
+
+// An INSERT's context ends with its parent while the INSERT is under way, and never after it is
+// done: the driver may still be watching it then, and would close a pooled connection.
+func TestInsertContext(t *testing.T) {
+	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
+	ictx, done := insertContext(parent)
+	if d, ok := ictx.Deadline(); !ok || d != mustDeadline(parent) {
+		t.Fatalf("deadline %v %v, want the parent's", d, ok)
+	}
+	done()
+	cancel()
+	select {
+	case <-ictx.Done():
+		t.Fatal("the context ended with its parent after done")
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	parent, cancel = context.WithCancel(context.Background())
+	ictx, done = insertContext(parent)
+	defer done()
+	cancel()
+	select {
+	case <-ictx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the context did not end with its parent while the INSERT was under way")
+	}
+	if _, ok := ictx.Deadline(); ok {
+		t.Fatal("a deadline where the parent has none")
+	}
+}
+
+func mustDeadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
