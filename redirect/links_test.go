@@ -55,3 +55,73 @@ func TestReadLinksCompactsText(t *testing.T) {
 		}
 	}
 }
+
+// The cache keeps what is used: a link looked up again and again stays while hundreds of others
+// pass through a cache of 8, and a link never looked up again is evicted. Hits move an entry to
+// the front only once it has drifted a quarter of the cache back, so most hits do not write.
+func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
+	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []Link
+	for i := 0; i < 500; i++ {
+		links = append(links, Link{Code: fmt.Sprintf("c%d", i), URL: "https://m.example/", PartnerID: "p", Program: "affiliate"})
+	}
+	store.Replace(links)
+	var e entry
+	look := func(code string) (hit bool) {
+		misses := store.misses.Get()
+		if !store.lookup([]byte(code), &e) || e.link.Code != code {
+			t.Fatalf("lookup %s: %+v", code, e)
+		}
+		return store.misses.Get() == misses
+	}
+	look("c0")
+	look("c1")
+	for i := 2; i < 500; i++ {
+		if !look("c0") {
+			t.Fatalf("c0, looked up before every other link, was evicted by the %dth", i)
+		}
+		look(fmt.Sprintf("c%d", i))
+	}
+	if look("c1") {
+		t.Fatal("c1, never looked up again, is still cached after 498 others")
+	}
+	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 498 || misses != 501 {
+		t.Fatalf("hits %d, misses %d; want 498 and 501", hits, misses)
+	}
+}
+
+// BenchmarkLinkLookup looks up links spread evenly over 100,000, all in the cache: the lookups of
+// a busy server, whose links' entries are mostly out of the CPU's caches.
+func BenchmarkLinkLookup(b *testing.B) {
+	const n = 100_000
+	store, _ := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: n})
+	links := make([]Link, n)
+	codes := make([][]byte, n)
+	for i := range links {
+		links[i] = Link{Code: fmt.Sprintf("l%06d", i), URL: "https://shop.example.com/p?x=1", PartnerID: "p", Program: "affiliate"}
+		codes[i] = []byte(links[i].Code)
+	}
+	store.Replace(links)
+	var e entry
+	for _, c := range codes {
+		store.lookup(c, &e)
+	}
+	order := make([]int, 1<<16)
+	x := uint32(1)
+	for i := range order {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		order[i] = int(x % n)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !store.lookup(codes[order[i&(len(order)-1)]], &e) {
+			b.Fatal("missing link")
+		}
+	}
+}
