@@ -39,6 +39,8 @@ func AdminHandler(opts AdminOptions) *http.ServeMux {
 	mux.Handle("GET /metrics", RequireToken(opts.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		opts.Metrics.WritePrometheus(w)
+		// The runtime's and the process's own: collections, heap, CPU, memory, open files.
+		metrics.WriteProcessMetrics(w)
 	})))
 	// Profiles, for the operator who must find where the time goes (go tool pprof with the token in
 	// a header file, or curl -H then go tool pprof FILE).

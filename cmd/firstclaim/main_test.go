@@ -145,8 +145,13 @@ func TestServeRecordsEveryClickAndFlushesOnShutdown(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), fmt.Sprintf(`firstclaim_requests_total{outcome="claimed"} %d`, n)) {
-		t.Fatalf("metrics:\n%s", body)
+	for _, want := range []string{
+		fmt.Sprintf(`firstclaim_requests_total{outcome="claimed"} %d`, n),
+		"go_gc_duration_seconds", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("metrics lack %s:\n%s", want, body)
+		}
 	}
 
 	// The flush interval is an hour: only shutdown can have written the records.
