@@ -149,6 +149,33 @@ func (c *config) compare() error {
 		record(mergeName, fc.name, round, r)
 	}
 
+	// Control: nginx on the uniform spread with ClickHouse's share of the load core taken. During
+	// firstclaim's runs ClickHouse's inserts work on wrk's core, in bursts; nginx and the bare server
+	// never share that core with anything. A busy loop on the load core, busy for the same share of
+	// the time (ClickHouse's CPU during firstclaim's uniform runs), shows what that alone costs.
+	var shares []float64
+	for _, r := range rows {
+		if r.scenario == scenarios[1].name && r.target == fc.name {
+			shares = append(shares, r.r.chCPUPer100k*r.r.rps()/100000)
+		}
+	}
+	share := median(shares)
+	controlName := fmt.Sprintf("uniform over %d links, %.0f%% of the load core kept busy (ClickHouse's share in firstclaim's runs)", c.links, 100*share)
+	for round := 1; round <= c.rounds; round++ {
+		burner := c.loadCommand(false, c.self, "burn", "--share", fmt.Sprintf("%.3f", share), "--period", "100ms",
+			"--duration", (c.warmup + c.dur + 5*time.Second).String())
+		if err := burner.Start(); err != nil {
+			return fmt.Errorf("burn: %w", err)
+		}
+		r, err := c.measure(ng, uniform, "", true)
+		burner.Process.Kill()
+		burner.Wait()
+		if err != nil {
+			return err
+		}
+		record(controlName, ng.name, round, r)
+	}
+
 	// Constant rate: half of nginx's maximum on the uniform spread, open loop.
 	var ngMax []float64
 	for _, r := range rows {
@@ -199,7 +226,7 @@ func (c *config) compare() error {
 	}
 	var inCH float64
 	fmt.Sscan(out, &inCH)
-	return c.report(rows, append(scenarios, scenario{name: missName}, scenario{name: mergeName}), rateName, coldName, startup, served, inCH, rate)
+	return c.report(rows, append(scenarios, scenario{name: missName}, scenario{name: mergeName}, scenario{name: controlName}), rateName, coldName, startup, served, inCH, rate)
 }
 
 func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName string, startup map[string][]float64, served, inCH, rate float64) error {
@@ -232,7 +259,8 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 		"bare fasthttp: the same lookup, 302 and cookie, records nothing. "+
 		"ClickHouse's background merges wait while a run is measured (merges under way finish first) and catch up between runs, "+
 		"since on this machine a merge takes the load generator's core; its inserts go on, and its CPU is reported. "+
-		"One scenario lets the merges run.\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, prio, c.warmup, c.links)
+		"One scenario lets the merges run. A control runs nginx with the load core kept as busy as ClickHouse kept it "+
+		"during firstclaim's runs (a busy loop in bursts every 100 ms, at normal priority).\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, prio, c.warmup, c.links)
 	med := func(s, t string, f func(result) float64) float64 {
 		var xs []float64
 		for _, r := range rows {
@@ -271,6 +299,12 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 				med(s.name, t, func(r result) float64 { return r.rss }), med(s.name, t, func(r result) float64 { return float64(r.errors) }),
 				ratio(ngRPS), ratio(bareRPS))
 		}
+	}
+	if ctl := scenarios[5].name; med(ctl, "nginx", result.rps) > 0 {
+		fcRPS, ngCtl := med(scenarios[1].name, "firstclaim", result.rps), med(ctl, "nginx", result.rps)
+		fmt.Fprintf(&b, "\nControl (%s): nginx serves %.0f req/s with that part of wrk's core taken, against %.0f without; "+
+			"firstclaim's %.0f on the same spread is %.2f of it. The bar is measured against nginx without it (the table above).\n",
+			ctl, ngCtl, med(scenarios[1].name, "nginx", result.rps), fcRPS, fcRPS/ngCtl)
 	}
 	fmt.Fprintf(&b, "\n## Constant rate: %.0f req/s, open loop (median of the rounds)\n\n", rate)
 	b.WriteString("Latency from each request's intended send time, so a server that falls behind is charged for its queue.\n\n")
