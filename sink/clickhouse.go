@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -101,8 +100,6 @@ func Connect(dsn string) (driver.Conn, error) {
 // from the sink's records: a batch whose Send failed is never sent again.
 type ClickHouse struct {
 	conn driver.Conn
-	mu   sync.Mutex // guards cols
-	cols clickColumns
 }
 
 // NewClickHouse returns a Writer over conn; the caller closes conn.
@@ -142,11 +139,11 @@ func (w *ClickHouse) Begin(ctx context.Context, retry bool) Stream {
 }
 
 // blockRows is how many clicks the driver gathers before it sends a block of the INSERT: one
-// slice of the sink's worker. Every INSERT starts with empty columns that grow to a block's size,
+// slice of the sink's worker (sliceRecords). Every INSERT starts with empty columns that grow to a block's size,
 // so the block's size is garbage per INSERT: at 1,024 rows it was about 48 bytes a click, at 256
 // about 11 (ClickHouse spends some 10% more CPU on the smaller blocks). Smaller blocks also keep
 // each write to the socket short while handlers wait for the core.
-const blockRows = 256
+const blockRows = sliceRecords
 
 type chStream struct {
 	w            *ClickHouse
@@ -154,6 +151,7 @@ type chStream struct {
 	retry        bool
 	bt           driver.Batch       // the clicks' INSERT, once there is a click
 	cols         []column.Interface // bt's columns
+	row          clickRow           // the click being appended
 	done         func()             // ends bt's insertContext
 	clicks, rows int                // clicks added; rows in the block not yet sent
 	associations []firstclaim.Association
@@ -171,7 +169,7 @@ func (s *chStream) Add(b *Batch) error {
 			}
 			s.bt, s.cols, s.done = bt, bt.Columns(), done
 		}
-		if err := s.w.appendClicks(s.cols, b.Clicks, s.retry); err != nil {
+		if err := s.appendClicks(b.Clicks); err != nil {
 			return err
 		}
 		s.clicks += len(b.Clicks)
@@ -225,53 +223,17 @@ func (s *chStream) Abort() {
 	}
 }
 
-// clickColumns holds the fixed-width values of a slice of clicks, converted for their columns and
-// reused from slice to slice, so that the driver can be given a pointer to each.
-type clickColumns struct {
-	ts  []time.Time
-	exp []time.Time
-	ms  []uint16
-	vis []uint64
-	u8  [7][]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
+// clickRow holds one click's fixed-width values, converted for their columns. The driver is handed
+// a pointer to each and copies the value at once, so one row, reused, is all the room needed.
+type clickRow struct {
+	ts, exp time.Time
+	ms      uint16
+	vis     uint64
+	flags   [7]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
 }
 
-// The columns of insertClicks by position.
-const (
-	colClickID = iota
-	colTS
-	colTSMs
-	colLink
-	colPartner
-	colProgram
-	colCampaign
-	colOutcome
-	colClaimPartner
-	colClaimClickID
-	colClaimExpires
-	colTampered
-	colIP
-	colUserAgent
-	colReferer
-	colRefererHost
-	colVisitor
-	colBot
-	colNotNavigation
-	colRateLimited
-	colDuplicate
-	colGPC
-	colNetworkParam
-	colNetworkClickID
-	colCountry
-	colRegion
-	colCity
-	colDeviceType
-	colOS
-	colOSVersion
-	colBrowser
-	colBrowserVersion
-	colReplayed
-	clickColumnCount
-)
+// clickColumns is the number of columns of insertClicks.
+const clickColumns = 33
 
 // outcomeText holds every outcome's name, so a row can point at its own.
 var outcomeText = func() []string {
@@ -282,63 +244,35 @@ var outcomeText = func() []string {
 	return t
 }()
 
-// appendClicks adds clicks to the columns of an INSERT of insertClicks (cols, from its batch's
-// Columns). Every value goes in row by row as a pointer: to the click's own field for strings, into
-// the reused clickColumns for the rest. The driver's slice appends allocate a nulls array on every
-// call (for 33 columns, most of the sink's garbage), and boxing a value would allocate too.
-func (w *ClickHouse) appendClicks(cols []column.Interface, clicks []firstclaim.Click, retry bool) error {
-	if len(cols) != clickColumnCount {
-		return Permanent(fmt.Errorf("cannot insert clicks: the INSERT has %d columns, want %d", len(cols), clickColumnCount))
+// appendClicks adds clicks to the INSERT's columns row by row, every value as a pointer: to the
+// click's own field for strings, into s.row for the rest. The driver's slice appends allocate a
+// nulls array on every call (for 33 columns, most of the sink's garbage), and boxing a value would
+// allocate too.
+func (s *chStream) appendClicks(clicks []firstclaim.Click) error {
+	if len(s.cols) != clickColumns {
+		return Permanent(fmt.Errorf("cannot insert clicks: the INSERT has %d columns, want %d", len(s.cols), clickColumns))
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	c := &w.cols
-	for i := range c.u8 {
-		c.u8[i] = c.u8[i][:0]
-	}
-	c.ts, c.exp, c.ms, c.vis = c.ts[:0], c.exp[:0], c.ms[:0], c.vis[:0]
+	r := &s.row
 	for i := range clicks {
 		k := &clicks[i]
+		r.ts, r.exp, r.ms, r.vis = DateTime(k.TS), DateTime(k.ClaimExpiresAt), Millis(k.TS), k.Visitor
+		for j, v := range [...]bool{k.Tampered, k.Bot, k.NotNavigation, k.RateLimited, k.Duplicate, k.GPC, s.retry} {
+			r.flags[j] = u8(v)
+		}
 		outcome := &outcomeText[0]
 		if int(k.Outcome) < len(outcomeText) {
 			outcome = &outcomeText[k.Outcome]
 		}
-		for _, f := range [...]struct {
-			col int
-			v   *string
-		}{
-			{colClickID, &k.ID}, {colLink, &k.Link}, {colPartner, &k.PartnerID}, {colProgram, &k.Program},
-			{colCampaign, &k.Campaign}, {colOutcome, outcome}, {colClaimPartner, &k.ClaimPartnerID},
-			{colClaimClickID, &k.ClaimClickID}, {colIP, &k.StoredIP}, {colUserAgent, &k.UserAgent},
-			{colReferer, &k.Referer}, {colRefererHost, &k.RefererHost}, {colNetworkParam, &k.NetworkParam},
-			{colNetworkClickID, &k.NetworkClickID}, {colCountry, &k.Country}, {colRegion, &k.Region},
-			{colCity, &k.City}, {colDeviceType, &k.DeviceType}, {colOS, &k.OS}, {colOSVersion, &k.OSVersion},
-			{colBrowser, &k.Browser}, {colBrowserVersion, &k.BrowserVersion},
+		// In insertClicks's order.
+		for col, v := range [clickColumns]any{
+			&k.ID, &r.ts, &r.ms, &k.Link, &k.PartnerID, &k.Program, &k.Campaign, outcome,
+			&k.ClaimPartnerID, &k.ClaimClickID, &r.exp, &r.flags[0], &k.StoredIP, &k.UserAgent, &k.Referer,
+			&k.RefererHost, &r.vis, &r.flags[1], &r.flags[2], &r.flags[3], &r.flags[4], &r.flags[5],
+			&k.NetworkParam, &k.NetworkClickID, &k.Country, &k.Region, &k.City, &k.DeviceType, &k.OS,
+			&k.OSVersion, &k.Browser, &k.BrowserVersion, &r.flags[6],
 		} {
-			if err := cols[f.col].AppendRow(f.v); err != nil {
-				return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", f.col, err))
-			}
-		}
-		c.ts = append(c.ts, DateTime(k.TS))
-		c.exp = append(c.exp, DateTime(k.ClaimExpiresAt))
-		c.ms = append(c.ms, Millis(k.TS))
-		c.vis = append(c.vis, k.Visitor)
-		for j, v := range [...]bool{k.Tampered, k.Bot, k.NotNavigation, k.RateLimited, k.Duplicate, k.GPC, retry} {
-			c.u8[j] = append(c.u8[j], u8(v))
-		}
-	}
-	for i := range clicks {
-		for _, f := range [...]struct {
-			col int
-			v   any
-		}{
-			{colTS, &c.ts[i]}, {colTSMs, &c.ms[i]}, {colClaimExpires, &c.exp[i]}, {colTampered, &c.u8[0][i]},
-			{colVisitor, &c.vis[i]}, {colBot, &c.u8[1][i]}, {colNotNavigation, &c.u8[2][i]},
-			{colRateLimited, &c.u8[3][i]}, {colDuplicate, &c.u8[4][i]}, {colGPC, &c.u8[5][i]},
-			{colReplayed, &c.u8[6][i]},
-		} {
-			if err := cols[f.col].AppendRow(f.v); err != nil {
-				return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", f.col, err))
+			if err := s.cols[col].AppendRow(v); err != nil {
+				return Permanent(fmt.Errorf("cannot insert clicks: column %d: %w", col, err))
 			}
 		}
 	}
