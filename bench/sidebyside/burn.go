@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// burnPeriod is the control run's: one burst and one sleep.
+const burnPeriod = 100 * time.Millisecond
+
 // burn keeps a core busy for a share of every period, in one burst, then sleeps for the rest: a
 // stand-in for ClickHouse's inserts on the load generator's core, which work in bursts of a few
 // milliseconds. It lets nginx be measured with the same part of wrk's core taken as firstclaim's
@@ -13,25 +16,17 @@ import (
 func burn(args []string) error {
 	fs := flag.NewFlagSet("burn", flag.ExitOnError)
 	share := fs.Float64("share", 0.15, "fraction of each period spent busy, 0 to 1")
-	period := fs.Duration("period", 100*time.Millisecond, "one burst and one sleep")
+	period := fs.Duration("period", burnPeriod, "one burst and one sleep")
 	dur := fs.Duration("duration", 10*time.Second, "how long")
 	fs.Parse(args)
 	if *share < 0 || *share > 1 || *period <= 0 {
 		return fmt.Errorf("burn: --share %v must be within 0 and 1, --period %v above 0", *share, *period)
 	}
 	busy := time.Duration(float64(*period) * *share)
-	sink := 0
 	for end := time.Now().Add(*dur); time.Now().Before(end); {
-		start := time.Now()
-		for time.Since(start) < busy {
-			for i := 0; i < 1000; i++ {
-				sink += i
-			}
+		for start := time.Now(); time.Since(start) < busy; {
 		}
 		time.Sleep(*period - busy)
-	}
-	if sink == 42 { // keeps the loop from being optimised away
-		fmt.Println()
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func (c *config) compare() error {
 	share := median(shares)
 	controlName := fmt.Sprintf("uniform over %d links, %.0f%% of the load core kept busy (ClickHouse's share in firstclaim's runs)", c.links, 100*share)
 	for round := 1; round <= c.rounds; round++ {
-		burner := c.loadCommand(false, c.self, "burn", "--share", fmt.Sprintf("%.3f", share), "--period", "100ms",
+		burner := c.loadCommand(false, c.self, "burn", "--share", fmt.Sprintf("%.3f", share), "--period", burnPeriod.String(),
 			"--duration", (c.warmup + c.dur + 5*time.Second).String())
 		if err := burner.Start(); err != nil {
 			return fmt.Errorf("burn: %w", err)
@@ -260,7 +260,7 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 		"ClickHouse's background merges wait while a run is measured (merges under way finish first) and catch up between runs, "+
 		"since on this machine a merge takes the load generator's core; its inserts go on, and its CPU is reported. "+
 		"One scenario lets the merges run. A control runs nginx with the load core kept as busy as ClickHouse kept it "+
-		"during firstclaim's runs (a busy loop in bursts every 100 ms, at normal priority).\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, prio, c.warmup, c.links)
+		"during firstclaim's runs (a busy loop in bursts every %s, at normal priority).\n\n", c.serverCore, c.chCore, c.loadCore, c.conns, prio, c.warmup, c.links, burnPeriod)
 	med := func(s, t string, f func(result) float64) float64 {
 		var xs []float64
 		for _, r := range rows {
