@@ -74,7 +74,7 @@ func (a *assocMetrics) reject(src, reason string) { a.rejected[src+reason].Inc()
 // given), it records an association. It always answers the GIF, never cached, whatever happened.
 func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 	defer pixel(ctx)
-	now := s.now()
+	now := s.timeOf(ctx)
 	args := ctx.QueryArgs()
 	account, kind, ts, sig := string(args.Peek("account")), string(args.Peek("kind")), string(args.Peek("ts")), args.Peek("sig")
 	if len(s.opts.Associations.PixelSecret) == 0 || len(sig) == 0 {
@@ -240,7 +240,7 @@ func (s *Server) assocAPI(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, "bad_request", fmt.Sprintf("program %q is not configured", req.Program))
 		return
 	}
-	now := s.now()
+	now := s.timeOf(ctx)
 	ts := now
 	if req.TS != "" {
 		t, err := time.Parse(time.RFC3339Nano, req.TS)

@@ -14,7 +14,7 @@ var pathImpressionPixel = []byte("/px/i.gif")
 // malformed, unknown or inactive link records nothing and is counted.
 func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 	defer pixel(ctx)
-	now := s.now()
+	now := s.timeOf(ctx)
 	code := ctx.QueryArgs().Peek("link")
 	switch {
 	case len(code) == 0:

@@ -65,6 +65,7 @@ type Server struct {
 	rec     Recorder
 	limiter *claimLimiter
 	now     func() time.Time
+	clocked bool // Options.Now was given: requests read it rather than fasthttp's request time
 	log     *slog.Logger
 	k0, k1  uint64
 	pool    sync.Pool
@@ -105,7 +106,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Now == nil {
+	clocked := opts.Now != nil
+	if !clocked {
 		opts.Now = time.Now
 	}
 	if opts.ClaimLimitWindow <= 0 {
@@ -113,7 +115,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, links: opts.Links, signer: opts.Signer, rec: opts.Recorder, now: opts.Now, log: opts.Logger,
-		limiter: newClaimLimiter(opts.ClaimLimit, opts.ClaimLimitWindow),
+		limiter: newClaimLimiter(opts.ClaimLimit, opts.ClaimLimitWindow), clocked: clocked,
 	}
 	s.k0 = leUint64(opts.VisitorKey[:8])
 	s.k1 = leUint64(opts.VisitorKey[8:])
@@ -181,10 +183,27 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 
 var pathHealth = []byte("/healthz")
 
+// Request header names in fasthttp's canonical form (a capital after each '-', the rest small),
+// which is how the server stores them whatever case they arrived in. PeekCanonical with these skips
+// the copy and normalization of the name that Peek does on every call; a redirect reads eight.
+var (
+	hdrForwarded     = []byte("Forwarded")
+	hdrXForwardedFor = []byte("X-Forwarded-For")
+	hdrSecPurpose    = []byte("Sec-Purpose")
+	hdrPurpose       = []byte("Purpose")
+	hdrXMoz          = []byte("X-Moz")
+	hdrSecFetchDest  = []byte("Sec-Fetch-Dest")
+	hdrSecFetchMode  = []byte("Sec-Fetch-Mode")
+	hdrSecGPC        = []byte("Sec-Gpc")
+)
+
 // request facts shared by the redirect and the pixels.
 func (s *Server) visitorOf(ctx *fasthttp.RequestCtx, sc *scratch) (ip netip.Addr, ua []byte, visitor uint64) {
-	ip = clientAddr(addrOf(ctx.RemoteIP()), s.opts.TrustedProxies,
-		ctx.Request.Header.Peek("Forwarded"), ctx.Request.Header.Peek("X-Forwarded-For"))
+	ip = addrOf(ctx.RemoteIP())
+	if len(s.opts.TrustedProxies) > 0 {
+		ip = clientAddr(ip, s.opts.TrustedProxies,
+			ctx.Request.Header.PeekCanonical(hdrForwarded), ctx.Request.Header.PeekCanonical(hdrXForwardedFor))
+	}
 	ua = truncate(ctx.Request.Header.UserAgent(), 512)
 	b := ip.As16()
 	sc.vbuf = append(append(sc.vbuf[:0], b[:]...), ua...)
@@ -203,13 +222,13 @@ func (s *Server) isBot(ctx *fasthttp.RequestCtx, ua []byte, ip netip.Addr) bool 
 }
 
 func isPrefetch(h *fasthttp.RequestHeader) bool {
-	if v := h.Peek("Sec-Purpose"); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
+	if v := h.PeekCanonical(hdrSecPurpose); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
 		return true
 	}
-	if v := h.Peek("Purpose"); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
+	if v := h.PeekCanonical(hdrPurpose); len(v) > 0 && bytes.Contains(v, []byte("prefetch")) {
 		return true
 	}
-	return bytes.Equal(h.Peek("X-Moz"), []byte("prefetch"))
+	return bytes.Equal(h.PeekCanonical(hdrXMoz), []byte("prefetch"))
 }
 
 // isNavigation reads the Fetch Metadata headers: only a top-level document navigation may claim.
@@ -219,17 +238,29 @@ func isNavigation(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	h := &ctx.Request.Header
-	if v := h.Peek("Sec-Fetch-Dest"); len(v) > 0 && !bytes.Equal(v, []byte("document")) {
+	if v := h.PeekCanonical(hdrSecFetchDest); len(v) > 0 && !bytes.Equal(v, []byte("document")) {
 		return false
 	}
-	if v := h.Peek("Sec-Fetch-Mode"); len(v) > 0 && !bytes.Equal(v, []byte("navigate")) {
+	if v := h.PeekCanonical(hdrSecFetchMode); len(v) > 0 && !bytes.Equal(v, []byte("navigate")) {
 		return false
 	}
 	return true
 }
 
+// timeOf is when the request came: fasthttp reads the clock just before it calls the handler, so
+// the request path need not read it again (a clock read is a noticeable share of a redirect's
+// cost). Options.Now, when given, wins.
+func (s *Server) timeOf(ctx *fasthttp.RequestCtx) time.Time {
+	if !s.clocked {
+		if t := ctx.Time(); !t.IsZero() {
+			return t
+		}
+	}
+	return s.now()
+}
+
 func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
-	now := s.now()
+	now := s.timeOf(ctx)
 	sc := s.pool.Get().(*scratch)
 	defer s.pool.Put(sc)
 	c := &sc.click
@@ -240,7 +271,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	ip, ua, visitor := s.visitorOf(ctx, sc)
 	c.IP, c.UserAgent, c.Visitor = ip, b2s(ua), visitor
 	c.Referer = b2s(truncate(ctx.Request.Header.Referer(), 1024))
-	c.GPC = bytes.Equal(ctx.Request.Header.Peek("Sec-GPC"), []byte("1"))
+	c.GPC = bytes.Equal(ctx.Request.Header.PeekCanonical(hdrSecGPC), []byte("1"))
 	c.Bot = s.isBot(ctx, ua, ip)
 	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
 

@@ -1,7 +1,10 @@
 package redirect
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -549,4 +552,51 @@ func FuzzLinkCode(f *testing.F) {
 			t.Fatalf("code %q: status %d", code, st)
 		}
 	})
+}
+
+// Header names are case-insensitive: whatever case a client or proxy sends them in, the request
+// path reads them (it looks them up in the server's canonical form).
+func TestHeaderNamesInAnyCase(t *testing.T) {
+	h := newHarness(t, func(o *Options) {
+		o.HonorGPC = true
+		o.TrustedProxies, _ = ParsePrefixes("127.0.0.1")
+	})
+	h.serve(t)
+	addr := strings.TrimPrefix(h.addr, "http://")
+	send := func(extra string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /r/a1 HTTP/1.1\r\nHost: go.example\r\nuser-agent: %s\r\n%sConnection: close\r\n\r\n", browserUA, extra)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%q: status %d", extra, resp.StatusCode)
+		}
+	}
+	for _, tc := range []struct {
+		header string
+		check  func(r firstclaim.Click) bool
+	}{
+		{"sec-gpc: 1\r\n", func(r firstclaim.Click) bool { return r.GPC && r.Outcome == firstclaim.OutcomeOptedOut }},
+		{"SEC-GPC: 1\r\n", func(r firstclaim.Click) bool { return r.GPC && r.Outcome == firstclaim.OutcomeOptedOut }},
+		{"sec-fetch-dest: image\r\n", func(r firstclaim.Click) bool { return r.Outcome == firstclaim.OutcomeNotNavigation }},
+		{"SEC-FETCH-MODE: cors\r\n", func(r firstclaim.Click) bool { return r.Outcome == firstclaim.OutcomeNotNavigation }},
+		{"sec-purpose: prefetch;prerender\r\n", func(r firstclaim.Click) bool { return r.Outcome == firstclaim.OutcomeBot }},
+		{"purpose: prefetch\r\n", func(r firstclaim.Click) bool { return r.Outcome == firstclaim.OutcomeBot }},
+		{"x-moz: prefetch\r\n", func(r firstclaim.Click) bool { return r.Outcome == firstclaim.OutcomeBot }},
+		{"x-forwarded-for: 198.51.100.23\r\n", func(r firstclaim.Click) bool { return r.IP == netip.MustParseAddr("198.51.100.23") }},
+		{"FORWARDED: for=\"[2001:db8::9]\"\r\n", func(r firstclaim.Click) bool { return r.IP == netip.MustParseAddr("2001:db8::9") }},
+	} {
+		send(tc.header)
+		if r := h.rec.last(t); !tc.check(r) {
+			t.Errorf("%q not read: %+v", tc.header, r)
+		}
+	}
 }
