@@ -125,9 +125,10 @@ type signerKey struct {
 }
 
 type macState struct {
-	h   hash.Hash
-	buf []byte
-	sum [macLen]byte
+	h       hash.Hash
+	buf     []byte
+	payload []byte // Append's encoding of the claim, before base64
+	sum     [macLen]byte
 }
 
 // NewSigner returns a Signer for keys, newest first.
@@ -143,7 +144,7 @@ func NewSigner(keys []Key) (*Signer, error) {
 		secret := append([]byte(nil), k.Secret...)
 		s.keys[i].id = k.ID
 		s.keys[i].pool.New = func() any {
-			return &macState{h: hmac.New(sha256.New, secret), buf: make([]byte, 0, 256)}
+			return &macState{h: hmac.New(sha256.New, secret), buf: make([]byte, 0, 256), payload: make([]byte, 0, 6*maxField+32)}
 		}
 	}
 	return s, nil
@@ -166,10 +167,9 @@ func (s *Signer) Append(dst []byte, program string, c *Claim) []byte {
 	start := len(dst)
 	dst = append(dst, k.id...)
 	dst = append(dst, '.')
-	var raw [6*maxField + 32]byte
-	p := appendPayload(raw[:0], c)
-	dst = base64.RawURLEncoding.AppendEncode(dst, p)
 	m := k.pool.Get().(*macState)
+	m.payload = appendPayload(m.payload[:0], c)
+	dst = base64.RawURLEncoding.AppendEncode(dst, m.payload)
 	k.mac(m, program, dst[start:])
 	dst = append(dst, '.')
 	dst = base64.RawURLEncoding.AppendEncode(dst, m.sum[:])
