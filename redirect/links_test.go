@@ -93,8 +93,9 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	}
 }
 
-// BenchmarkLinkLookup looks up links spread evenly over 100,000, all in the cache: the lookups of
-// a busy server, whose links' entries are mostly out of the CPU's caches.
+// BenchmarkLinkLookup looks up links spread evenly over 100,000, all in the cache, and reads what a
+// redirect reads of each (is it active, its destination and partner): the lookups of a busy
+// server, whose links' entries are mostly out of the CPU's caches.
 func BenchmarkLinkLookup(b *testing.B) {
 	const n = 100_000
 	store, _ := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: n})
@@ -117,10 +118,11 @@ func BenchmarkLinkLookup(b *testing.B) {
 		x ^= x << 5
 		order[i] = int(x % n)
 	}
+	now := time.Now()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if !store.lookup(codes[order[i&(len(order)-1)]], &e) {
+		if !store.lookup(codes[order[i&(len(order)-1)]], &e) || !e.link.Active(now) || e.base()[0] != 'h' || e.link.PartnerID[0] != 'p' {
 			b.Fatal("missing link")
 		}
 	}
