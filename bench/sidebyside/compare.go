@@ -101,8 +101,8 @@ func (c *config) compare() error {
 	var rows []runRow
 	record := func(s, t string, round int, r result) {
 		rows = append(rows, runRow{s, t, round, r})
-		logf("%-44s %-26s round %d: %8.0f req/s  p50 %5.0f us  p99 %6.0f us  p99.9 %6.0f us  cpu %.2f s/100k  errors %d",
-			s, t, round, r.rps(), r.p50, r.p99, r.p999, r.cpuPer100k, r.errors)
+		logf("%-44s %-26s round %d: %8.0f req/s  p50 %5.0f us  p99 %6.0f us  p99.9 %6.0f us  cpu %.2f s/100k  errors %d%s",
+			s, t, round, r.rps(), r.p50, r.p99, r.p999, r.cpuPer100k, r.errors, gcNote(r))
 	}
 	scenarios := []scenario{
 		{"hot link (cache hits)", hot, "", all},
@@ -308,11 +308,14 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 	}
 	fmt.Fprintf(&b, "\n## Constant rate: %.0f req/s, open loop (median of the rounds)\n\n", rate)
 	b.WriteString("Latency from each request's intended send time, so a server that falls behind is charged for its queue.\n\n")
-	b.WriteString("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | errors |\n|---|---|---|---|---|---|\n")
+	b.WriteString("Core busy: the share of its core the server used over the run; what is left is its room for a burst of other work before requests queue.\n\n")
+	b.WriteString("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | CPU s / 100k req | core busy | errors | garbage collections in the rounds |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range targets[:3] {
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", t, med(rateName, t, result.rps),
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f%% | %.0f | %s |\n", t, med(rateName, t, result.rps),
 			med(rateName, t, func(r result) float64 { return r.p50 }), med(rateName, t, func(r result) float64 { return r.p99 }),
-			med(rateName, t, func(r result) float64 { return r.p999 }), med(rateName, t, func(r result) float64 { return float64(r.errors) }))
+			med(rateName, t, func(r result) float64 { return r.p999 }), med(rateName, t, func(r result) float64 { return r.cpuPer100k }),
+			med(rateName, t, func(r result) float64 { return 100 * r.cpuPer100k * r.rps() / 100000 }),
+			med(rateName, t, func(r result) float64 { return float64(r.errors) }), roundCollections(rows, rateName, t))
 	}
 	b.WriteString("\n## Start-up\n\nFrom starting the process to accepting connections (firstclaim loads 100,000 links first), median:\n\n")
 	for _, t := range targets[:3] {
@@ -324,10 +327,15 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 	}
 	fmt.Fprintf(&b, "\n## Every click in ClickHouse\n\nfirstclaim answered %.0f requests on /r/ over the whole run (its own counter, every instance, warm-ups included); ClickHouse holds %.0f distinct click ids: %s.\n",
 		served, inCH, verdict)
-	b.WriteString("\n## Raw runs\n\n| scenario | target | round | requests | seconds | req/s | p50 µs | p99 µs | p99.9 µs | CPU s / 100k | peak RSS MiB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Raw runs\n\nGCs: firstclaim's garbage collections during the run (a collection takes a share of the one core for tens of milliseconds, which shows in that run's tail).\n\n" +
+		"| scenario | target | round | requests | seconds | req/s | p50 µs | p99 µs | p99.9 µs | CPU s / 100k | peak RSS MiB | errors | GCs |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %d |\n", r.scenario, r.target, r.round,
-			r.r.requests, r.r.seconds, r.r.rps(), r.r.p50, r.r.p99, r.r.p999, r.r.cpuPer100k, r.r.rss, r.r.errors)
+		gcs := ""
+		if r.r.gcs >= 0 {
+			gcs = fmt.Sprintf("%.0f", r.r.gcs)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %d | %s |\n", r.scenario, r.target, r.round,
+			r.r.requests, r.r.seconds, r.r.rps(), r.r.p50, r.r.p99, r.r.p999, r.r.cpuPer100k, r.r.rss, r.r.errors, gcs)
 	}
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return err
@@ -341,4 +349,24 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 		return fmt.Errorf("%.0f clicks served, %.0f in ClickHouse", served, inCH)
 	}
 	return nil
+}
+
+// gcNote is the log's mention of firstclaim's collections during a run.
+func gcNote(r result) string {
+	if r.gcs < 0 {
+		return ""
+	}
+	return fmt.Sprintf("  GCs %.0f", r.gcs)
+}
+
+// roundCollections lists target's collections in each round of scenario ("0, 1, 0"), or "" for a
+// target that is not firstclaim.
+func roundCollections(rows []runRow, scenario, target string) string {
+	var out []string
+	for _, r := range rows {
+		if r.scenario == scenario && r.target == target && r.r.gcs >= 0 {
+			out = append(out, fmt.Sprintf("%.0f", r.r.gcs))
+		}
+	}
+	return strings.Join(out, ", ")
 }

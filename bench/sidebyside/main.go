@@ -281,7 +281,20 @@ func (t *target) down() (float64, error) {
 }
 
 // requestsServed sums firstclaim's requests_total over every outcome.
-func requestsServed(admin string) float64 {
+func requestsServed(admin string) float64 { return metric(admin, "firstclaim_requests_total{") }
+
+// collections returns how many garbage collections firstclaim has run so far, or -1 for a target
+// that is not firstclaim.
+func (t *target) collections() float64 {
+	if t.admin == "" {
+		return -1
+	}
+	return metric(t.admin, "go_gc_duration_seconds_count")
+}
+
+// metric sums the values of firstclaim's metric lines that begin with prefix, or returns -1 when
+// /metrics does not answer.
+func metric(admin, prefix string) float64 {
 	req, _ := http.NewRequest("GET", "http://"+admin+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer bench")
 	resp, err := http.DefaultClient.Do(req)
@@ -292,7 +305,7 @@ func requestsServed(admin string) float64 {
 	total := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "firstclaim_requests_total{") {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			total += v
@@ -366,6 +379,7 @@ type result struct {
 	cpuPer100k     float64
 	chCPUPer100k   float64 // ClickHouse's, ingesting the clicks
 	rss            float64
+	gcs            float64 // firstclaim's garbage collections during the run; -1 for the others
 }
 
 func (r result) rps() float64 { return r.requests / r.seconds }
@@ -467,11 +481,12 @@ func (c *config) measure(t *target, script, cookie string, warm bool) (result, e
 			return result{}, err
 		}
 	}
-	cpu0, ch0 := t.cpu(), procCPU(c.chPid)
+	cpu0, ch0, gc0 := t.cpu(), procCPU(c.chPid), t.collections()
 	r, err := c.wrk(t, script, c.dur, cookie)
 	if err != nil {
 		return r, err
 	}
+	r.gcs = collectionsSince(t, gc0)
 	r.cpuPer100k = (t.cpu() - cpu0) / r.requests * 100000
 	r.chCPUPer100k = (procCPU(c.chPid) - ch0) / r.requests * 100000
 	r.rss = t.peakRSS()
@@ -494,11 +509,29 @@ func (c *config) openloop(t *target, rate float64, cookie string) (result, error
 	cmd := c.loadCommand(c.loadPriority == "fifo", c.self, "openloop", "--addr", t.addr,
 		"--rate", fmt.Sprint(int(rate)), "--duration", c.dur.String(), "--conns", fmt.Sprint(c.conns),
 		"--links", fmt.Sprint(c.links), "--cookie", cookie)
+	gc0, cpu0 := t.collections(), t.cpu()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("openloop: %v\n%s", err, out)
 	}
-	return parseResult(string(out))
+	r, err := parseResult(string(out))
+	if err != nil {
+		return r, err
+	}
+	r.cpuPer100k = (t.cpu() - cpu0) / r.requests * 100000
+	r.gcs = collectionsSince(t, gc0)
+	return r, nil
+}
+
+// collectionsSince returns firstclaim's garbage collections since it had run gc0, or -1.
+func collectionsSince(t *target, gc0 float64) float64 {
+	if gc0 < 0 {
+		return -1
+	}
+	if gc1 := t.collections(); gc1 >= gc0 {
+		return gc1 - gc0
+	}
+	return -1
 }
 
 // claimCookie asks firstclaim for a claim of partner p1, to send on every request of the
