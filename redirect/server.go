@@ -160,7 +160,9 @@ var (
 	strNoIndex      = []byte("noindex, nofollow")
 )
 
-// Handler is the public fasthttp handler.
+// Handler is the public fasthttp handler. The server must normalize header names (fasthttp does
+// unless DisableHeaderNamesNormalizing is set): the request path looks headers up by their
+// canonical names.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch {
