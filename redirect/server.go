@@ -52,7 +52,7 @@ type Options struct {
 
 	Metrics *metrics.Set
 	Logger  *slog.Logger
-	Now     func() time.Time // default time.Now
+	Now     func() time.Time // default: the time fasthttp read as the request came
 }
 
 // Server is the public edge: redirects, pixels and the association API, as fasthttp handlers.
@@ -64,8 +64,7 @@ type Server struct {
 	signer  *cookie.Signer
 	rec     Recorder
 	limiter *claimLimiter
-	now     func() time.Time
-	clocked bool // Options.Now was given: requests read it rather than fasthttp's request time
+	now     func() time.Time // Options.Now, or nil
 	log     *slog.Logger
 	k0, k1  uint64
 	pool    sync.Pool
@@ -106,16 +105,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	clocked := opts.Now != nil
-	if !clocked {
-		opts.Now = time.Now
-	}
 	if opts.ClaimLimitWindow <= 0 {
 		opts.ClaimLimitWindow = time.Minute
 	}
 	s := &Server{
 		opts: opts, links: opts.Links, signer: opts.Signer, rec: opts.Recorder, now: opts.Now, log: opts.Logger,
-		limiter: newClaimLimiter(opts.ClaimLimit, opts.ClaimLimitWindow), clocked: clocked,
+		limiter: newClaimLimiter(opts.ClaimLimit, opts.ClaimLimitWindow),
 	}
 	s.k0 = leUint64(opts.VisitorKey[:8])
 	s.k1 = leUint64(opts.VisitorKey[8:])
@@ -253,12 +248,13 @@ func isNavigation(ctx *fasthttp.RequestCtx) bool {
 // the request path need not read it again (a clock read is a noticeable share of a redirect's
 // cost). Options.Now, when given, wins.
 func (s *Server) timeOf(ctx *fasthttp.RequestCtx) time.Time {
-	if !s.clocked {
-		if t := ctx.Time(); !t.IsZero() {
-			return t
-		}
+	if s.now != nil {
+		return s.now()
 	}
-	return s.now()
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
 
 func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
