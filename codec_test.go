@@ -81,6 +81,12 @@ func TestIDs(t *testing.T) {
 	if a >= b || a == NewIDString(now) {
 		t.Fatalf("ids do not sort by time or repeat: %s %s", a, b)
 	}
+	// Within a millisecond too, to a quarter of a microsecond.
+	for _, d := range []time.Duration{250 * time.Nanosecond, 10 * time.Microsecond, 999 * time.Microsecond} {
+		if c := NewIDString(now.Add(d)); c <= a || c >= b {
+			t.Fatalf("id %v into the millisecond does not sort between its neighbours: %s %s %s", d, a, c, b)
+		}
+	}
 }
 
 func FuzzDecodeClick(f *testing.F) {
