@@ -21,12 +21,17 @@ const (
 // field is added.
 const recordVersion byte = 1
 
+// clickVersion is the layout of click records: 2 added Order after the header. Clicks of layout 1
+// (spooled by an earlier release) still decode, with Order 0.
+const clickVersion byte = 2
+
 // ErrCorrupt reports an encoded record that cannot be decoded.
 var ErrCorrupt = errors.New("corrupt record")
 
 // AppendClick appends the binary encoding of c to dst. It does not allocate when dst has room.
 func AppendClick(dst []byte, c *Click) []byte {
-	dst = append(dst, RecordClick, recordVersion)
+	dst = append(dst, RecordClick, clickVersion)
+	dst = binary.LittleEndian.AppendUint32(dst, c.Order)
 	dst = appendString(dst, c.ID)
 	dst = appendTime(dst, c.TS)
 	dst = appendString(dst, c.Link)
@@ -63,7 +68,10 @@ func DecodeClickView(b []byte, c *Click) error {
 }
 
 func decodeClick(d decoder, c *Click) error {
-	d.header(RecordClick)
+	c.Order = 0
+	if d.clickHeader() == clickVersion {
+		c.Order = d.uint32()
+	}
 	c.ID = d.string()
 	c.TS = d.time()
 	c.Link = d.string()
@@ -223,6 +231,29 @@ func (d *decoder) header(kind byte) {
 		return
 	}
 	d.b = d.b[2:]
+}
+
+// clickHeader reads a click's header and returns its layout, 1 or clickVersion.
+func (d *decoder) clickHeader() byte {
+	if len(d.b) >= 2 && d.b[0] == RecordClick && d.b[1] == clickVersion {
+		d.b = d.b[2:]
+		return clickVersion
+	}
+	d.header(RecordClick)
+	return recordVersion
+}
+
+func (d *decoder) uint32() uint32 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 4 {
+		d.fail("short uint32")
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
 }
 
 func (d *decoder) byte() byte {

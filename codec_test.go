@@ -16,6 +16,7 @@ func TestClickRoundTrip(t *testing.T) {
 			Outcome: OutcomeProtected, ClaimPartnerID: "partner-b", ClaimClickID: "x", ClaimExpiresAt: now.Add(time.Hour),
 			Tampered: true, UserAgent: "Mozilla/5.0", Referer: "https://news.example/a", Visitor: 0xdeadbeef,
 			Bot: false, NotNavigation: true, RateLimited: true, GPC: true, NetworkParam: "irclickid", NetworkClickID: "IR1",
+			Order: 4242,
 		}
 		if ip != "" {
 			c.IP = netip.MustParseAddr(ip)
@@ -45,12 +46,35 @@ func TestDecodeClickCopiesOrNot(t *testing.T) {
 	if err := DecodeClickView(rec, &view); err != nil {
 		t.Fatal(err)
 	}
-	copy(rec[3:], "CLICK-1") // the id's bytes, after kind, version and length
+	copy(rec[7:], "CLICK-1") // the id's bytes, after kind, version, order and length
 	if kept.ID != "click-1" {
 		t.Errorf("DecodeClick's id changed with the record: %q", kept.ID)
 	}
 	if view.ID != "CLICK-1" {
 		t.Errorf("DecodeClickView's id is a copy: %q", view.ID)
+	}
+}
+
+// A click spooled by a release before Order (layout 1: no order after the header) still decodes,
+// with Order 0.
+func TestClickLayout1Decodes(t *testing.T) {
+	now := time.UnixMilli(1_790_000_000_000).UTC()
+	c := Click{ID: NewIDString(now), TS: now, Link: "summer", PartnerID: "p", Outcome: OutcomeClaimed, Order: 7}
+	rec := AppendClick(nil, &c)
+	if rec[1] != clickVersion {
+		t.Fatalf("layout %d, want %d", rec[1], clickVersion)
+	}
+	old := append([]byte{RecordClick, 1}, rec[6:]...)
+	var got Click
+	if err := DecodeClick(old, &got); err != nil {
+		t.Fatal(err)
+	}
+	c.Order = 0
+	if got != c {
+		t.Fatalf("layout 1:\n got %+v\nwant %+v", got, c)
+	}
+	if err := DecodeClick(append([]byte{RecordClick, 3}, rec[2:]...), &got); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown layout 3: %v", err)
 	}
 }
 

@@ -25,6 +25,8 @@ type Link struct {
 	Campaign  string    `json:"campaign"`
 	Status    string    `json:"status"`     // active (default) or disabled
 	ExpiresAt time.Time `json:"expires_at"` // zero: never
+
+	order uint32 // place in (PartnerID, Code) order among the served links, from 1 (Links.Replace)
 }
 
 // Link statuses.

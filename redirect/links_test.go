@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Both file formats read to the same links, whose repeated names share one copy.
@@ -90,6 +92,40 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	}
 	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 498 || misses != 501 {
 		t.Fatalf("hits %d, misses %d; want 498 and 501", hits, misses)
+	}
+}
+
+// Links are numbered in the clicks table's key order (partner, then code), and a redirect's click
+// carries its link's number, for the sink to put a batch in that order.
+func TestLinksNumberedInKeyOrder(t *testing.T) {
+	store, err := NewLinks(LinksOptions{Programs: testPrograms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := []Link{
+		{Code: "b", URL: "https://m.example/", PartnerID: "PB", Program: "affiliate"},
+		{Code: "a", URL: "https://m.example/", PartnerID: "PB", Program: "affiliate"},
+		{Code: "z", URL: "https://m.example/", PartnerID: "PA", Program: "affiliate"},
+	}
+	store.Replace(links)
+	var e entry
+	for code, want := range map[string]uint32{"z": 1, "a": 2, "b": 3} {
+		if !store.lookup([]byte(code), &e) || e.link.order != want {
+			t.Errorf("link %s: order %d, want %d", code, e.link.order, want)
+		}
+	}
+	h := newHarness(t, nil)
+	ctx := &fasthttp.RequestCtx{}
+	var req fasthttp.Request
+	req.SetRequestURI("/r/a1")
+	req.Header.Set("User-Agent", browserUA)
+	ctx.Init(&req, &netAddr, nil)
+	h.srv.Handler(ctx)
+	if !h.links.lookup([]byte("a1"), &e) {
+		t.Fatal("no link a1")
+	}
+	if c := h.rec.last(t); c.Link != "a1" || c.Order == 0 || c.Order != e.link.order {
+		t.Fatalf("the click of link a1 carries order %d, want %d", c.Order, e.link.order)
 	}
 }
 

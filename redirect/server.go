@@ -309,6 +309,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 
 func (s *Server) fillLink(c *firstclaim.Click, e *entry) {
 	c.Link, c.PartnerID, c.Program, c.Campaign = e.link.Code, e.link.PartnerID, e.link.Program, e.link.Campaign
+	c.Order = e.link.order
 }
 
 // claim applies RULES.md R1 for the link's program and sets the cookie when the click claims.

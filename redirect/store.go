@@ -3,6 +3,8 @@ package redirect
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,11 +131,23 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 // Programs returns the programs links may name.
 func (l *Links) Programs() map[string]*Program { return l.programs }
 
-// Replace makes links the served set.
+// Replace makes links the served set. It numbers the links in the order of the clicks table's key
+// (partner, then code), for the clicks to carry to the sink (firstclaim.Click.Order).
 func (l *Links) Replace(links []Link) {
 	m := make(map[string]*Link, len(links))
+	byKey := make([]*Link, len(links))
 	for i := range links {
 		m[links[i].Code] = &links[i]
+		byKey[i] = &links[i]
+	}
+	slices.SortFunc(byKey, func(a, b *Link) int {
+		if c := strings.Compare(a.PartnerID, b.PartnerID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	for i, k := range byKey {
+		k.order = uint32(i + 1)
 	}
 	l.mu.Lock()
 	old := l.set.Load()

@@ -105,6 +105,10 @@ type ClickHouse struct {
 // NewClickHouse returns a Writer over conn; the caller closes conn.
 func NewClickHouse(conn driver.Conn) *ClickHouse { return &ClickHouse{conn: conn} }
 
+// KeyOrdered implements KeyOrdered: the clicks table is sorted by partner, link, time and id, and
+// ClickHouse skips sorting an INSERT's rows that come in that order.
+func (w *ClickHouse) KeyOrdered() bool { return true }
+
 const (
 	insertClicks = `INSERT INTO clicks (click_id, ts, ts_ms, link, partner_id, program, campaign, outcome,
  claim_partner_id, claim_click_id, claim_expires_at, tampered, ip, user_agent, referer, referer_host, visitor,

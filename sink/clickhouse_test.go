@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/firstclaim/firstclaim"
@@ -307,6 +309,79 @@ func TestSinkDeliversToClickHouse(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// capture is the ClickHouse writer, noting the order in which it is handed clicks.
+type capture struct {
+	*sink.ClickHouse
+	mu  sync.Mutex
+	ids []string
+}
+
+func (c *capture) Begin(ctx context.Context, retry bool) sink.Stream {
+	return &captureStream{c, c.ClickHouse.Begin(ctx, retry)}
+}
+
+type captureStream struct {
+	c *capture
+	sink.Stream
+}
+
+func (s *captureStream) Add(b *sink.Batch) error {
+	s.c.mu.Lock()
+	for _, k := range b.Clicks {
+		s.c.ids = append(s.c.ids, strings.Clone(k.ID))
+	}
+	s.c.mu.Unlock()
+	return s.Stream.Add(b)
+}
+
+func alreadySorted(t *testing.T, conn driver.Conn) uint64 {
+	return chtest.Count(t, conn, "SELECT sum(value) FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'")
+}
+
+// The sink hands ClickHouse a batch's clicks in the clicks table's order, as ClickHouse itself
+// orders them, so the server has no sorting to do when it writes the part.
+func TestClicksReachClickHouseInItsOrder(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := &capture{ClickHouse: sink.NewClickHouse(conn)}
+	before := alreadySorted(t, conn)
+	s, err := sink.New(w, sink.Options{BatchSize: 100_000, FlushInterval: time.Hour, Dir: t.TempDir(), Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	var buf []byte
+	for i := 0; i < 5_000; i++ {
+		c := sampleClick(i, t0.Add(time.Duration(i)*300*time.Microsecond)) // partner-(i%3), link-(i%7)
+		c.Order = uint32(i%3*7 + i%7 + 1)
+		buf = firstclaim.AppendClick(buf[:0], &c)
+		s.Record(buf)
+	}
+	if err := s.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx(t), "SELECT click_id FROM clicks ORDER BY partner_id, link, ts, click_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, id)
+	}
+	rows.Close()
+	if len(stored) != 5_000 || !slices.Equal(stored, w.ids) {
+		t.Fatalf("ClickHouse's order of the %d clicks differs from the order they were sent in", len(stored))
+	}
+	// Other tests' inserts can add to this server-wide count, never take from it.
+	if after := alreadySorted(t, conn); after <= before {
+		t.Fatalf("ClickHouse counted no block written already sorted (%d, then %d)", before, after)
 	}
 }
 

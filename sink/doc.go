@@ -1,8 +1,10 @@
 // Package sink carries event records (clicks, associations, impressions) from the request path
 // to their store without ever making a visitor wait: Record copies an encoded record into a
 // bounded in-memory queue; a worker batches them on size or age and hands each batch to a Writer
-// (ClickHouse, or an NDJSON file) a slice at a time, yielding to request handlers between slices; batches that cannot be written go to a disk spool and are
-// replayed in order once the writer works again, and on the next start.
+// (ClickHouse, or an NDJSON file) a slice at a time, yielding to request handlers between slices,
+// with the clicks in the store's key order when it keeps one (KeyOrdered); batches that cannot be
+// written go to a disk spool and are replayed in order once the writer works again, and on the
+// next start.
 //
 // It also owns the ClickHouse schema: the versioned migrations and the queries, kept as .sql files
 // embedded in the binary, written to run on ClickHouse 18.16 and on current releases alike.

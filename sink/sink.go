@@ -174,6 +174,10 @@ type Sink struct {
 	batchCap int         // the largest batch buffer so far: a new one starts at this size (collect only)
 	batch    Batch
 
+	// The sender's working room for ordering a batch's clicks (keyOrder), kept between batches.
+	keys, keysTmp  []clickKey
+	offs, restOffs []uint32
+
 	accepted, sent, retried, replayed, overflowed, dropped, corrupt, permanent *metrics.Counter
 	batchRows, batchSeconds                                                    *metrics.PrometheusHistogram
 }
@@ -512,10 +516,21 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 	if sw, ok := s.w.(StreamWriter); ok {
 		st = sw.Begin(ctx, retry)
 	}
+	var offs []uint32 // the frames in the order to write them, or nil: as they are
+	if ko, ok := s.w.(KeyOrdered); ok && ko.KeyOrdered() {
+		offs = s.keyOrder(data)
+	}
 	n := 0
 	for len(data) > 0 {
 		began := time.Now()
-		data = s.decode(data, sliceRecords)
+		if offs != nil {
+			offs = s.decodeAt(data, offs, sliceRecords)
+			if len(offs) == 0 {
+				data = nil
+			}
+		} else {
+			data = s.decode(data, sliceRecords)
+		}
 		b := &s.batch
 		if b.Len() == 0 {
 			continue
@@ -551,40 +566,56 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 // decode fills s.batch with up to max records from the frames of data and returns the frames
 // left. A record that does not decode is counted, logged and skipped.
 func (s *Sink) decode(data []byte, max int) []byte {
-	b := &s.batch
-	b.reset()
+	s.batch.reset()
 	for i := 0; i < max; i++ {
 		rec, rest, ok := nextFrame(data)
 		if !ok {
 			return nil
 		}
 		data = rest
-		var err error
-		switch firstclaim.RecordKind(rec) {
-		case firstclaim.RecordClick:
-			b.Clicks = append(b.Clicks, firstclaim.Click{})
-			if err = firstclaim.DecodeClickView(rec, &b.Clicks[len(b.Clicks)-1]); err != nil {
-				b.Clicks = b.Clicks[:len(b.Clicks)-1]
-			}
-		case firstclaim.RecordAssociation:
-			b.Associations = append(b.Associations, firstclaim.Association{})
-			if err = firstclaim.DecodeAssociation(rec, &b.Associations[len(b.Associations)-1]); err != nil {
-				b.Associations = b.Associations[:len(b.Associations)-1]
-			}
-		case firstclaim.RecordImpression:
-			b.Impressions = append(b.Impressions, firstclaim.Impression{})
-			if err = firstclaim.DecodeImpression(rec, &b.Impressions[len(b.Impressions)-1]); err != nil {
-				b.Impressions = b.Impressions[:len(b.Impressions)-1]
-			}
-		default:
-			err = fmt.Errorf("unknown record kind %d", firstclaim.RecordKind(rec))
-		}
-		if err != nil {
-			s.corrupt.Inc()
-			s.log.Error("sink: undecodable record skipped", "err", err)
-		}
+		s.decodeRecord(rec)
 	}
 	return data
+}
+
+// decodeAt is decode for the frames of data at offs, in that order; it returns the offsets left.
+func (s *Sink) decodeAt(data []byte, offs []uint32, max int) []uint32 {
+	s.batch.reset()
+	for i := 0; i < max && len(offs) > 0; i++ {
+		if rec, _, ok := nextFrame(data[offs[0]:]); ok {
+			s.decodeRecord(rec)
+		}
+		offs = offs[1:]
+	}
+	return offs
+}
+
+func (s *Sink) decodeRecord(rec []byte) {
+	b := &s.batch
+	var err error
+	switch firstclaim.RecordKind(rec) {
+	case firstclaim.RecordClick:
+		b.Clicks = append(b.Clicks, firstclaim.Click{})
+		if err = firstclaim.DecodeClickView(rec, &b.Clicks[len(b.Clicks)-1]); err != nil {
+			b.Clicks = b.Clicks[:len(b.Clicks)-1]
+		}
+	case firstclaim.RecordAssociation:
+		b.Associations = append(b.Associations, firstclaim.Association{})
+		if err = firstclaim.DecodeAssociation(rec, &b.Associations[len(b.Associations)-1]); err != nil {
+			b.Associations = b.Associations[:len(b.Associations)-1]
+		}
+	case firstclaim.RecordImpression:
+		b.Impressions = append(b.Impressions, firstclaim.Impression{})
+		if err = firstclaim.DecodeImpression(rec, &b.Impressions[len(b.Impressions)-1]); err != nil {
+			b.Impressions = b.Impressions[:len(b.Impressions)-1]
+		}
+	default:
+		err = fmt.Errorf("unknown record kind %d", firstclaim.RecordKind(rec))
+	}
+	if err != nil {
+		s.corrupt.Inc()
+		s.log.Error("sink: undecodable record skipped", "err", err)
+	}
 }
 
 // enrich fills the derived fields of b's records.
