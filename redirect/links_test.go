@@ -134,17 +134,11 @@ func TestLinksNumberedInKeyOrder(t *testing.T) {
 // server, whose links' entries are mostly out of the CPU's caches.
 func BenchmarkLinkLookup(b *testing.B) {
 	const n = 100_000
-	store, _ := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: n})
 	links := make([]Link, n)
 	codes := make([][]byte, n)
 	for i := range links {
 		links[i] = Link{Code: fmt.Sprintf("l%06d", i), URL: "https://shop.example.com/p?x=1", PartnerID: "p", Program: "affiliate"}
 		codes[i] = []byte(links[i].Code)
-	}
-	store.Replace(links)
-	var e entry
-	for _, c := range codes {
-		store.lookup(c, &e)
 	}
 	order := make([]int, 1<<16)
 	x := uint32(1)
@@ -154,12 +148,23 @@ func BenchmarkLinkLookup(b *testing.B) {
 		x ^= x << 5
 		order[i] = int(x % n)
 	}
-	now := time.Now()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if !store.lookup(codes[order[i&(len(order)-1)]], &e) || !e.link.Active(now) || e.base()[0] != 'h' || e.link.PartnerID[0] != 'p' {
-			b.Fatal("missing link")
-		}
+	// All links cached, and a cache of a tenth of them (nine lookups in ten miss).
+	for _, size := range []int{n, n / 10} {
+		b.Run(fmt.Sprintf("cache=%d", size), func(b *testing.B) {
+			store, _ := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: size})
+			store.Replace(links)
+			var e entry
+			for _, c := range codes {
+				store.lookup(c, &e)
+			}
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if !store.lookup(codes[order[i&(len(order)-1)]], &e) || !e.link.Active(now) || e.base()[0] != 'h' || e.link.PartnerID[0] != 'p' {
+					b.Fatal("missing link")
+				}
+			}
+		})
 	}
 }
