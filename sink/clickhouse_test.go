@@ -342,7 +342,8 @@ func alreadySorted(t *testing.T, conn driver.Conn) uint64 {
 }
 
 // The sink hands ClickHouse a batch's clicks in the clicks table's order, as ClickHouse itself
-// orders them, so the server has no sorting to do when it writes the part.
+// orders them (codes that are no link included), so the server has no sorting to do when it
+// writes the part.
 func TestClicksReachClickHouseInItsOrder(t *testing.T) {
 	_, conn := chtest.Database(t)
 	w := &capture{ClickHouse: sink.NewClickHouse(conn)}
@@ -357,6 +358,9 @@ func TestClicksReachClickHouseInItsOrder(t *testing.T) {
 	for i := 0; i < 5_000; i++ {
 		c := sampleClick(i, t0.Add(time.Duration(i)*300*time.Microsecond)) // partner-(i%3), link-(i%7)
 		c.Order = uint32(i%3*7 + i%7 + 1)
+		if i%50 == 0 { // a code that is no link
+			c.Order, c.PartnerID, c.Link, c.Outcome = 0, "", fmt.Sprintf("scan-%d", i%11), firstclaim.OutcomeUnknownLink
+		}
 		buf = firstclaim.AppendClick(buf[:0], &c)
 		s.Record(buf)
 	}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"slices"
@@ -30,9 +31,10 @@ type clickKey struct {
 
 // keyOrder returns the offsets of data's frames in the order to write them: the clicks in the
 // table's key order, then the other records as they came. It returns nil (write them as they
-// came) when a click cannot be placed from its record alone: a record without Order (a code that
-// is no link, or a click spooled by an earlier release) or with an id that is not a UUID. The
-// order then is no worse than before; the store sorts as it always did.
+// came) when a click cannot be placed from its record alone: one spooled by an earlier release
+// (no Order), or with an id that is not a UUID. The order then is no worse than before; the store
+// sorts as it always did. The clicks of codes that are no link (Order 0, no partner) go first,
+// sorted by code.
 //
 // Placing a click reads the start of its record; sorting is a radix sort on Order, which keeps
 // arrival order within a link, then an insertion sort of each link's run by time and id, which the
@@ -70,8 +72,13 @@ func (s *Sink) keyOrder(data []byte) []uint32 {
 		return nil
 	}
 	keys = s.radixByOrder(keys, maxOrder)
-	if !sortRuns(keys) {
-		slices.SortFunc(keys, func(a, b clickKey) int {
+	unknown := 0 // the clicks of codes that are no link come first
+	for unknown < len(keys) && keys[unknown].order == 0 {
+		unknown++
+	}
+	sortUnknown(keys[:unknown], data)
+	if linked := keys[unknown:]; !sortRuns(linked) {
+		slices.SortFunc(linked, func(a, b clickKey) int {
 			switch {
 			case a.order != b.order:
 				return cmp.Compare(a.order, b.order)
@@ -102,7 +109,7 @@ func readClickKey(rec []byte) (clickKey, bool) {
 		return k, false
 	}
 	k.order = binary.LittleEndian.Uint32(rec[2:])
-	if k.order == 0 || rec[6] != firstclaim.IDLen {
+	if rec[6] != firstclaim.IDLen {
 		return k, false
 	}
 	id := rec[7 : 7+firstclaim.IDLen]
@@ -118,7 +125,52 @@ func readClickKey(rec []byte) (clickKey, bool) {
 	if ms < 0 {
 		k.ts = 0
 	}
+	if k.order == 0 {
+		// A code that is no link: no partner, so it sorts before every link, by its code. Any
+		// other click without Order cannot be placed.
+		if _, partner, ok := clickLink(rec); !ok || len(partner) > 0 {
+			return k, false
+		}
+	}
 	return k, true
+}
+
+// clickLink reads the link code and the partner of an encoded click of layout 2 whose id and time
+// readClickKey has read.
+func clickLink(rec []byte) (link, partner []byte, ok bool) {
+	b := rec[7+firstclaim.IDLen:]
+	_, w := binary.Varint(b)
+	b = b[w:]
+	for _, dst := range []*[]byte{&link, &partner} {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return nil, nil, false
+		}
+		*dst, b = b[w:w+int(n)], b[w+int(n):]
+	}
+	return link, partner, true
+}
+
+// sortUnknown sorts the clicks of codes that are no link (order 0) by code, time and id. They are
+// few, and their codes are read again from the records.
+func sortUnknown(keys []clickKey, data []byte) {
+	code := func(k *clickKey) []byte {
+		rec, _, _ := nextFrame(data[k.off:])
+		link, _, _ := clickLink(rec)
+		return link
+	}
+	slices.SortFunc(keys, func(a, b clickKey) int {
+		if c := bytes.Compare(code(&a), code(&b)); c != 0 {
+			return c
+		}
+		switch {
+		case keyLess(&a, &b):
+			return -1
+		case keyLess(&b, &a):
+			return 1
+		}
+		return 0
+	})
 }
 
 // clickLayoutWithOrder is the record layout of clicks that carry Order (firstclaim's clickVersion).

@@ -663,9 +663,9 @@ func TestClicksInKeyOrder(t *testing.T) {
 	}
 }
 
-// Clicks far out of order within a link (past the insertion sort's budget) are sorted all the same;
-// a batch with a click that cannot be placed (no Order: a code that is no link, or a record of an
-// earlier release) goes as it came.
+// Clicks far out of order within a link (past the insertion sort's budget) are sorted all the same,
+// and so are the clicks of codes that are no link; a batch with a click that cannot be placed (a
+// link's click without Order, as spooled by an earlier release) goes as it came.
 func TestKeyOrderFallbacks(t *testing.T) {
 	clicks := orderedClicks(5_000, 1, 2)
 	slices.Reverse(clicks)
@@ -674,8 +674,19 @@ func TestKeyOrderFallbacks(t *testing.T) {
 	if !slices.IsSortedFunc(w.clicks, keyCmp) || len(w.clicks) != len(clicks) {
 		t.Fatalf("reversed clicks: %d delivered, sorted %v", len(w.clicks), slices.IsSortedFunc(w.clicks, keyCmp))
 	}
+	// Codes that are no link (Order 0, no partner) among the links' clicks: first, by code.
+	clicks = orderedClicks(3_000, 3, 10)
+	for i := 7; i < len(clicks); i += 13 {
+		clicks[i].Order, clicks[i].PartnerID, clicks[i].Program = 0, "", ""
+		clicks[i].Link = fmt.Sprintf("wp-%d.php", i%5)
+	}
+	w = &keyWriter{}
+	deliverTo(t, w, clicks)
+	if !slices.IsSortedFunc(w.clicks, keyCmp) || len(w.clicks) != len(clicks) {
+		t.Fatalf("with unknown codes: %d delivered, sorted %v", len(w.clicks), slices.IsSortedFunc(w.clicks, keyCmp))
+	}
 	clicks = orderedClicks(1_000, 3, 10)
-	clicks[500].Order = 0
+	clicks[500].Order = 0 // a click of a link without its number: a record of an earlier release
 	w = &keyWriter{}
 	deliverTo(t, w, clicks)
 	for i := range clicks {
