@@ -97,6 +97,23 @@ func decodeClick(d decoder, c *Click) error {
 	return d.done()
 }
 
+// ClickSortKey reads from the start of an encoded click what places it in the clicks table's
+// order, without decoding the rest: its Order, id, time (Unix milliseconds, 0 for none), link and
+// partner. The strings refer to rec. ok is false for a click of layout 1 (it has no Order) and for
+// a record that is not a readable click.
+func ClickSortKey(rec []byte) (order uint32, id string, ms int64, link, partner string, ok bool) {
+	d := decoder{b: rec, view: true}
+	if d.clickHeader() != clickVersion {
+		return 0, "", 0, "", "", false
+	}
+	order = d.uint32()
+	id = d.string()
+	ms = d.millis()
+	link = d.string()
+	partner = d.string()
+	return order, id, ms, link, partner, d.err == nil
+}
+
 // AppendAssociation appends the binary encoding of a to dst.
 func AppendAssociation(dst []byte, a *Association) []byte {
 	dst = append(dst, RecordAssociation, recordVersion)
@@ -304,19 +321,25 @@ func (d *decoder) string() string {
 }
 
 func (d *decoder) time() time.Time {
-	if d.err != nil {
-		return time.Time{}
-	}
-	ms, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.fail("time")
-		return time.Time{}
-	}
-	d.b = d.b[k:]
+	ms := d.millis()
 	if ms == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// millis reads a time as appendTime stored it: Unix milliseconds, 0 for the zero time.
+func (d *decoder) millis() int64 {
+	if d.err != nil {
+		return 0
+	}
+	ms, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.fail("time")
+		return 0
+	}
+	d.b = d.b[k:]
+	return ms
 }
 
 func (d *decoder) addr() netip.Addr {

@@ -73,6 +73,12 @@ func TestClickLayout1Decodes(t *testing.T) {
 	if got != c {
 		t.Fatalf("layout 1:\n got %+v\nwant %+v", got, c)
 	}
+	if _, _, _, _, _, ok := ClickSortKey(old); ok {
+		t.Fatal("a layout-1 click has a sort key")
+	}
+	if o, id, ms, link, partner, ok := ClickSortKey(rec); !ok || o != 7 || id != c.ID || ms != now.UnixMilli() || link != "summer" || partner != "p" {
+		t.Fatalf("sort key: %d %s %d %s %s %v", o, id, ms, link, partner, ok)
+	}
 	if err := DecodeClick(append([]byte{RecordClick, 3}, rec[2:]...), &got); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown layout 3: %v", err)
 	}

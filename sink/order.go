@@ -1,10 +1,10 @@
 package sink
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/firstclaim/firstclaim"
@@ -102,65 +102,32 @@ func (s *Sink) keyOrder(data []byte) []uint32 {
 // keyChunk is how many records keyOrder reads between yields.
 const keyChunk = 4096
 
-// readClickKey reads Order, the id and the time from the start of an encoded click.
+// readClickKey reads what places a click from the start of its record (firstclaim.ClickSortKey).
+// A click without Order can be placed only if it is a code that is no link (no partner): those sort
+// before every link, by code.
 func readClickKey(rec []byte) (clickKey, bool) {
 	var k clickKey
-	if len(rec) < 6+1+firstclaim.IDLen || rec[1] != clickLayoutWithOrder {
+	order, id, ms, _, partner, ok := firstclaim.ClickSortKey(rec)
+	if !ok || order == 0 && partner != "" {
 		return k, false
 	}
-	k.order = binary.LittleEndian.Uint32(rec[2:])
-	if rec[6] != firstclaim.IDLen {
-		return k, false
-	}
-	id := rec[7 : 7+firstclaim.IDLen]
-	var ok bool
 	if k.hi, k.lo, ok = uuidBits(id); !ok {
 		return k, false
 	}
-	ms, w := binary.Varint(rec[7+firstclaim.IDLen:])
-	if w <= 0 {
-		return k, false
-	}
-	k.ts = ms / 1000
-	if ms < 0 {
-		k.ts = 0
-	}
-	if k.order == 0 {
-		// A code that is no link: no partner, so it sorts before every link, by its code. Any
-		// other click without Order cannot be placed.
-		if _, partner, ok := clickLink(rec); !ok || len(partner) > 0 {
-			return k, false
-		}
-	}
+	k.order, k.ts = order, max(ms, 0)/1000
 	return k, true
-}
-
-// clickLink reads the link code and the partner of an encoded click of layout 2 whose id and time
-// readClickKey has read.
-func clickLink(rec []byte) (link, partner []byte, ok bool) {
-	b := rec[7+firstclaim.IDLen:]
-	_, w := binary.Varint(b)
-	b = b[w:]
-	for _, dst := range []*[]byte{&link, &partner} {
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n > uint64(len(b)-w) {
-			return nil, nil, false
-		}
-		*dst, b = b[w:w+int(n)], b[w+int(n):]
-	}
-	return link, partner, true
 }
 
 // sortUnknown sorts the clicks of codes that are no link (order 0) by code, time and id. They are
 // few, and their codes are read again from the records.
 func sortUnknown(keys []clickKey, data []byte) {
-	code := func(k *clickKey) []byte {
+	code := func(k *clickKey) string {
 		rec, _, _ := nextFrame(data[k.off:])
-		link, _, _ := clickLink(rec)
+		_, _, _, link, _, _ := firstclaim.ClickSortKey(rec)
 		return link
 	}
 	slices.SortFunc(keys, func(a, b clickKey) int {
-		if c := bytes.Compare(code(&a), code(&b)); c != 0 {
+		if c := strings.Compare(code(&a), code(&b)); c != 0 {
 			return c
 		}
 		switch {
@@ -173,26 +140,27 @@ func sortUnknown(keys []clickKey, data []byte) {
 	})
 }
 
-// clickLayoutWithOrder is the record layout of clicks that carry Order (firstclaim's clickVersion).
-const clickLayoutWithOrder = 2
-
 // uuidBits reads a UUID in its 36-character form with small hex digits (as firstclaim.NewID writes
 // it, whose text order is then the order of the bits).
-func uuidBits(id []byte) (hi, lo uint64, ok bool) {
+func uuidBits(id string) (hi, lo uint64, ok bool) {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return 0, 0, false
 	}
 	var bad byte // any digit's table entry with its high bit set: not a small hex digit
-	hex := func(v uint64, s []byte) uint64 {
-		for _, c := range s {
-			d := hexValue[c]
+	for i := 0; i < 18; i++ {
+		if i != 8 && i != 13 {
+			d := hexValue[id[i]]
 			bad |= d
-			v = v<<4 | uint64(d&15)
+			hi = hi<<4 | uint64(d&15)
 		}
-		return v
 	}
-	hi = hex(hex(hex(0, id[0:8]), id[9:13]), id[14:18])
-	lo = hex(hex(0, id[19:23]), id[24:36])
+	for i := 19; i < 36; i++ {
+		if i != 23 {
+			d := hexValue[id[i]]
+			bad |= d
+			lo = lo<<4 | uint64(d&15)
+		}
+	}
 	return hi, lo, bad&0x80 == 0
 }
 

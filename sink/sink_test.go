@@ -697,12 +697,12 @@ func TestKeyOrderFallbacks(t *testing.T) {
 }
 
 func TestUUIDBits(t *testing.T) {
-	hi, lo, ok := uuidBits([]byte("019ab3c4-5d6e-7f80-91a2-b3c4d5e6f708"))
+	hi, lo, ok := uuidBits("019ab3c4-5d6e-7f80-91a2-b3c4d5e6f708")
 	if !ok || hi != 0x019ab3c45d6e7f80 || lo != 0x91a2b3c4d5e6f708 {
 		t.Fatalf("got %x %x %v", hi, lo, ok)
 	}
 	for _, bad := range []string{"019AB3C4-5d6e-7f80-91a2-b3c4d5e6f708", "019ab3c4x5d6e-7f80-91a2-b3c4d5e6f708", "019ab3c4-5d6e-7f80-91a2-b3c4d5e6f70g", "click-000001"} {
-		if _, _, ok := uuidBits([]byte(bad)); ok {
+		if _, _, ok := uuidBits(bad); ok {
 			t.Errorf("%s read as a UUID", bad)
 		}
 	}
