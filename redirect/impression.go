@@ -29,7 +29,7 @@ func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 		s.impRejected[impUnknown].Inc()
 		return
 	}
-	if !e.link.Active(now) {
+	if !e.active(now) {
 		s.impRejected[impInactive].Inc()
 		return
 	}
@@ -38,8 +38,8 @@ func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 	ip, ua, visitor := s.visitorOf(ctx, sc)
 	firstclaim.NewID(&sc.id, now)
 	m := firstclaim.Impression{
-		ID: b2s(sc.id[:]), TS: now, Link: e.link.Code, PartnerID: e.link.PartnerID, Program: e.link.Program,
-		Campaign: e.link.Campaign, IP: ip, UserAgent: b2s(ua), Referer: b2s(truncate(ctx.Request.Header.Referer(), 1024)),
+		ID: b2s(sc.id[:]), TS: now, Link: e.code, PartnerID: e.partner, Program: e.program,
+		Campaign: e.campaign, IP: ip, UserAgent: b2s(ua), Referer: b2s(truncate(ctx.Request.Header.Referer(), 1024)),
 		Visitor: visitor, Bot: s.isBot(ctx, ua, ip), Known: true,
 	}
 	sc.rec = firstclaim.AppendImpression(sc.rec[:0], &m)

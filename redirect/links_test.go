@@ -2,6 +2,8 @@ package redirect
 
 import (
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +62,8 @@ func TestReadLinksCompactsText(t *testing.T) {
 
 // The cache keeps what is used: a link looked up again and again stays while hundreds of others
 // pass through a cache of 8, and a link never looked up again is evicted. Hits move an entry to
-// the front only once it has drifted a quarter of the cache back, so most hits do not write.
+// the front only once it has drifted a quarter of the cache back, so most hits do not write. The
+// set's first 8 links are in the cache from the start.
 func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 8})
 	if err != nil {
@@ -74,7 +77,7 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	var e entry
 	look := func(code string) (hit bool) {
 		misses := store.misses.Get()
-		if !store.lookup([]byte(code), &e) || e.link.Code != code {
+		if !store.lookup([]byte(code), &e) || e.code != code {
 			t.Fatalf("lookup %s: %+v", code, e)
 		}
 		return store.misses.Get() == misses
@@ -90,8 +93,83 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	if look("c1") {
 		t.Fatal("c1, never looked up again, is still cached after 498 others")
 	}
-	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 498 || misses != 501 {
-		t.Fatalf("hits %d, misses %d; want 498 and 501", hits, misses)
+	// c0 and c1, then c0 and each of c2…c7 (cached from the start), hit: 2 + 2×6 + 492 more
+	// for c0. c8…c499 and c1 at the end miss.
+	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 506 || misses != 493 {
+		t.Fatalf("hits %d, misses %d; want 506 and 493", hits, misses)
+	}
+}
+
+// A new set is in the cache, up to its size, before it serves: after a reload the first lookups
+// hit. Codes that are no link are not remembered, so a scan of made-up codes evicts nothing.
+func TestLinkCacheWarmedOnReplace(t *testing.T) {
+	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []Link
+	for i := 0; i < 100; i++ {
+		links = append(links, Link{Code: fmt.Sprintf("c%d", i), URL: "https://m.example/", PartnerID: "p", Program: "affiliate"})
+	}
+	for round := 0; round < 2; round++ { // the first load and a reload
+		store.Replace(slices.Clone(links))
+		hits := store.hits.Get()
+		for i := range links {
+			var e entry
+			if !store.lookup([]byte(links[i].Code), &e) || e.code != links[i].Code {
+				t.Fatalf("round %d: lookup %s: %+v", round, links[i].Code, e)
+			}
+		}
+		if got := store.hits.Get() - hits; got != 100 {
+			t.Fatalf("round %d: %d of 100 lookups hit just after the set was loaded", round, got)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		var e entry
+		if store.lookup([]byte(fmt.Sprintf("made-up-%d", i)), &e) {
+			t.Fatalf("made-up-%d found", i)
+		}
+	}
+	if n := store.cache.Len(); n != 100 {
+		t.Fatalf("the cache holds %d entries after a scan of made-up codes, want the 100 links", n)
+	}
+	misses := store.misses.Get()
+	var e entry
+	if !store.lookup([]byte("c7"), &e) || store.misses.Get() != misses {
+		t.Fatal("a link was evicted by codes that are no link")
+	}
+}
+
+// The cache is keyed by a hash of the code; a hit is confirmed against the code, so two codes
+// with one hash never answer for each other.
+func TestLinkCacheConfirmsTheCode(t *testing.T) {
+	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Replace([]Link{
+		{Code: "a", URL: "https://a.example/", PartnerID: "pa", Program: "affiliate"},
+		{Code: "b", URL: "https://b.example/", PartnerID: "pb", Program: "affiliate"},
+	})
+	// Put b's entry where a's hash points, as a collision would.
+	var b entry
+	if !store.lookup([]byte("b"), &b) {
+		t.Fatal("b not found")
+	}
+	ha := maphash.String(store.seed, "a")
+	store.cache.Add(ha, b)
+	for i := 0; i < 2; i++ {
+		var e entry
+		if !store.lookup([]byte("a"), &e) || e.code != "a" || e.base() != "https://a.example/" || e.partner != "pa" {
+			t.Fatalf("lookup a with b's entry under its hash: %+v", e)
+		}
+	}
+	if c, _ := store.cache.Peek(ha); c.code != "b" {
+		t.Fatalf("the slot holds %q; the code served around it should leave it alone", c.code)
+	}
+	var e entry
+	if store.lookup([]byte("c"), &e) {
+		t.Fatal("c found")
 	}
 }
 
@@ -110,8 +188,8 @@ func TestLinksNumberedInKeyOrder(t *testing.T) {
 	store.Replace(links)
 	var e entry
 	for code, want := range map[string]uint32{"z": 1, "a": 2, "b": 3} {
-		if !store.lookup([]byte(code), &e) || e.link.order != want {
-			t.Errorf("link %s: order %d, want %d", code, e.link.order, want)
+		if !store.lookup([]byte(code), &e) || e.order != want {
+			t.Errorf("link %s: order %d, want %d", code, e.order, want)
 		}
 	}
 	h := newHarness(t, nil)
@@ -124,8 +202,8 @@ func TestLinksNumberedInKeyOrder(t *testing.T) {
 	if !h.links.lookup([]byte("a1"), &e) {
 		t.Fatal("no link a1")
 	}
-	if c := h.rec.last(t); c.Link != "a1" || c.Order == 0 || c.Order != e.link.order {
-		t.Fatalf("the click of link a1 carries order %d, want %d", c.Order, e.link.order)
+	if c := h.rec.last(t); c.Link != "a1" || c.Order == 0 || c.Order != e.order {
+		t.Fatalf("the click of link a1 carries order %d, want %d", c.Order, e.order)
 	}
 }
 
@@ -134,12 +212,16 @@ func TestLinksNumberedInKeyOrder(t *testing.T) {
 // server, whose links' entries are mostly out of the CPU's caches.
 func BenchmarkLinkLookup(b *testing.B) {
 	const n = 100_000
+	// Links as ReadLinks leaves them (code and URL side by side, names shared), each with its own
+	// destination, looked up in a random order by a code in a buffer of the request's.
 	links := make([]Link, n)
-	codes := make([][]byte, n)
+	codes := make([]string, n)
 	for i := range links {
-		links[i] = Link{Code: fmt.Sprintf("l%06d", i), URL: "https://shop.example.com/p?x=1", PartnerID: "p", Program: "affiliate"}
-		codes[i] = []byte(links[i].Code)
+		links[i] = Link{Code: fmt.Sprintf("l%06d", i), URL: fmt.Sprintf("https://shop.example.com/p/%d?x=1", i),
+			PartnerID: fmt.Sprintf("p%d", i%500), Program: "affiliate", Campaign: "spring", Status: StatusActive}
+		codes[i] = links[i].Code
 	}
+	compact(links)
 	order := make([]int, 1<<16)
 	x := uint32(1)
 	for i := range order {
@@ -155,16 +237,43 @@ func BenchmarkLinkLookup(b *testing.B) {
 			store.Replace(links)
 			var e entry
 			for _, c := range codes {
-				store.lookup(c, &e)
+				store.lookup([]byte(c), &e)
 			}
 			now := time.Now()
+			req := make([]byte, 0, 64)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if !store.lookup(codes[order[i&(len(order)-1)]], &e) || !e.link.Active(now) || e.base()[0] != 'h' || e.link.PartnerID[0] != 'p' {
+				req = append(req[:0], codes[order[i&(len(order)-1)]]...)
+				if !store.lookup(req, &e) || !e.active(now) || e.base()[len(e.base())-1] != '1' || e.partner[0] != 'p' {
 					b.Fatal("missing link")
 				}
 			}
 		})
+	}
+}
+
+// A prepared entry answers Active as its link does, at the edges of what Unix nanoseconds hold.
+func TestEntryActiveMatchesLink(t *testing.T) {
+	store, _ := NewLinks(LinksOptions{Programs: testPrograms()})
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for _, l := range []Link{
+		{Status: StatusActive},
+		{Status: StatusDisabled},
+		{Status: StatusDisabled, ExpiresAt: now.Add(time.Hour)},
+		{Status: StatusActive, ExpiresAt: now},
+		{Status: StatusActive, ExpiresAt: now.Add(time.Nanosecond)},
+		{Status: StatusActive, ExpiresAt: now.Add(-time.Nanosecond)},
+		{Status: StatusActive, ExpiresAt: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{Status: StatusActive, ExpiresAt: time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)},
+		{Status: StatusActive, ExpiresAt: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		l.Code, l.URL, l.Program = "c", "https://m.example/", "affiliate"
+		e := store.prepare(&l, 1)
+		for _, at := range []time.Time{now, now.Add(-time.Nanosecond), now.Add(time.Nanosecond)} {
+			if got, want := e.active(at), l.Active(at); got != want {
+				t.Errorf("status %q, expires %v, at %v: entry says %v, link %v", l.Status, l.ExpiresAt, at, got, want)
+			}
+		}
 	}
 }

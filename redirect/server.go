@@ -279,7 +279,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 		c.Link = b2s(truncate(code, MaxCodeLen))
 		c.Outcome = firstclaim.OutcomeUnknownLink
 		page(ctx, fasthttp.StatusNotFound, pageNotFound)
-	case !e.link.Active(now):
+	case !e.active(now):
 		s.fillLink(c, &e)
 		c.Outcome = firstclaim.OutcomeInactiveLink
 		if fb := e.fallback(); fb != "" {
@@ -308,8 +308,8 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 }
 
 func (s *Server) fillLink(c *firstclaim.Click, e *entry) {
-	c.Link, c.PartnerID, c.Program, c.Campaign = e.link.Code, e.link.PartnerID, e.link.Program, e.link.Campaign
-	c.Order = e.link.order
+	c.Link, c.PartnerID, c.Program, c.Campaign = e.code, e.partner, e.program, e.campaign
+	c.Order = e.order
 }
 
 // claim applies RULES.md R1 for the link's program and sets the cookie when the click claims.
@@ -340,7 +340,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 	case c.NotNavigation:
 		c.Outcome = firstclaim.OutcomeNotNavigation
 	default:
-		switch cookie.Decide(now, existing, e.link.PartnerID) {
+		switch cookie.Decide(now, existing, e.partner) {
 		case cookie.Kept:
 			c.Outcome = firstclaim.OutcomeKept
 		case cookie.Protected:
@@ -353,7 +353,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 				c.Outcome, c.RateLimited = firstclaim.OutcomeRateLimited, true
 			default:
 				c.Outcome = firstclaim.OutcomeClaimed
-				sc.newClaim = cookie.NewClaim(now, p.Window, e.link.PartnerID, e.link.Code, c.ID, c.NetworkClickID)
+				sc.newClaim = cookie.NewClaim(now, p.Window, e.partner, e.code, c.ID, c.NetworkClickID)
 				existing = &sc.newClaim
 				sc.value = s.signer.Append(sc.value[:0], p.Name, existing)
 				sc.setCk = cookie.AppendSetCookie(sc.setCk[:0], s2b(p.cookieName), sc.value, now, existing.ExpiresAt, &s.opts.Cookie)

@@ -2,7 +2,9 @@ package redirect
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -26,22 +28,30 @@ type Program struct {
 	cookieName string
 }
 
-// entry is a link prepared for the request path: where its destination's fragment starts (query
-// parameters go before it) and its program. Entries live by value in the LRU and point only into
-// the link set, so a cache of 100,000 links adds no objects of its own for the garbage collector
-// to trace beyond the LRU's nodes.
+// entry is a link prepared for the request path: what a redirect reads of the link, copied out of
+// it, where its destination's fragment starts (query parameters go before it), and its program.
+// Entries live by value in the LRU, so a hit reads the cache's node and then only the bytes of the
+// link's code and destination, which ReadLinks keeps together: a redirect over 100,000 links waits for three
+// cache misses, not five. They point only into the link set, so a cache of 100,000 links adds no
+// objects of its own for the garbage collector to trace beyond the LRU's nodes.
 type entry struct {
-	link  *Link
+	code, url, partner, program, campaign string
+
 	prog  *Program
 	gen   uint64
 	stamp uint64 // the cache's insertions when the entry last went to the front
-	frag  int    // index of the fragment's '#' in link.URL, or len(link.URL)
+	until int64  // Unix nanoseconds from which the link no longer redirects (see active)
+	order uint32 // Link.order
+	frag  uint32 // index of the fragment's '#' in url, or len(url)
 	sep   byte   // '?' or '&': what comes before the first added parameter; 0 when none is needed
 }
 
 // base is the destination up to its fragment; fragment is "#..." or empty.
-func (e *entry) base() string     { return e.link.URL[:e.frag] }
-func (e *entry) fragment() string { return e.link.URL[e.frag:] }
+func (e *entry) base() string     { return e.url[:e.frag] }
+func (e *entry) fragment() string { return e.url[e.frag:] }
+
+// active is Link.Active for the prepared link.
+func (e *entry) active(t time.Time) bool { return t.UnixNano() < e.until }
 
 // fallback is where an inactive link's visitors go, or "".
 func (e *entry) fallback() string {
@@ -57,20 +67,30 @@ type linkSet struct {
 }
 
 // Links serves link lookups for the request path: a snapshot of the links file behind an LRU of
-// prepared entries, with negative caching of unknown codes so that a scan of made-up codes costs
-// one cache probe each. Reload swaps the snapshot atomically: requests in flight finish on the old
-// one, and none is dropped. Safe for concurrent use.
+// prepared entries. Reload swaps the snapshot atomically and fills the cache from it, up to its
+// size, before the first request sees it: requests in flight finish on the old one, none is
+// dropped, and a restart or reload does not send a wave of misses through the request path. An
+// unknown code costs one probe of the snapshot, which is in memory, and stores nothing (a scan of
+// made-up codes allocates nothing and evicts no link). Safe for concurrent use.
+//
+// The LRU is keyed by a keyed 64-bit hash of the code, not the code: probing it then compares
+// integers in the map's slots instead of following each candidate key to its bytes (a cache miss
+// of its own), and evicting an entry does not read its code again. A hit is confirmed against the
+// entry's code, read from the same bytes as its destination (ReadLinks keeps a link's code and URL together),
+// which the redirect reads next anyway;
+// two codes with one hash share the slot and the one not in it is served from the snapshot.
 type Links struct {
 	programs map[string]*Program
 	set      atomic.Pointer[linkSet]
-	cache    *lru.Cache[string, entry]
-	negative *lru.Cache[string, uint64]
+	cache    *lru.Cache[uint64, entry]
+	seed     maphash.Seed
 	inserts  atomic.Uint64 // entries added to cache
 	drift    uint64        // insertions after which a hit moves an entry to the front
+	size     int           // of the cache
 	mu       sync.Mutex    // serialises reloads
 	log      *slog.Logger
 
-	hits, misses, negHits *metrics.Counter
+	hits, misses          *metrics.Counter
 	reloads, reloadErrors *metrics.Counter
 	count                 atomic.Int64
 }
@@ -103,23 +123,14 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 		p.cookieName = "fc_" + p.Name
 		progs[p.Name] = &p
 	}
-	neg := opts.CacheSize / 4
-	if neg < 1024 {
-		neg = 1024
-	}
-	cache, err := lru.New[string, entry](opts.CacheSize)
-	if err != nil {
-		return nil, err
-	}
-	negative, err := lru.New[string, uint64](neg)
+	cache, err := lru.New[uint64, entry](opts.CacheSize)
 	if err != nil {
 		return nil, err
 	}
 	l := &Links{
-		programs: progs, cache: cache, negative: negative, log: opts.Logger, drift: uint64(opts.CacheSize / 4),
+		programs: progs, cache: cache, seed: maphash.MakeSeed(), log: opts.Logger, drift: uint64(opts.CacheSize / 4), size: opts.CacheSize,
 		hits:         opts.Metrics.NewCounter("firstclaim_link_cache_hits_total"),
 		misses:       opts.Metrics.NewCounter("firstclaim_link_cache_misses_total"),
-		negHits:      opts.Metrics.NewCounter("firstclaim_link_cache_negative_hits_total"),
 		reloads:      opts.Metrics.NewCounter("firstclaim_links_reloads_total"),
 		reloadErrors: opts.Metrics.NewCounter("firstclaim_links_reload_errors_total"),
 	}
@@ -150,13 +161,22 @@ func (l *Links) Replace(links []Link) {
 		k.order = uint32(i + 1)
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	old := l.set.Load()
-	l.set.Store(&linkSet{gen: old.gen + 1, links: m})
-	l.count.Store(int64(len(m)))
-	l.mu.Unlock()
-	// Entries of the old generation are ignored on lookup; purging just frees them sooner.
+	set := &linkSet{gen: old.gen + 1, links: m}
+	// Warm the cache before the set is served (entries of the old generation are ignored on
+	// lookup; purging frees them sooner).
 	l.cache.Purge()
-	l.negative.Purge()
+	for i := range links {
+		if i == l.size {
+			break
+		}
+		e := l.prepare(&links[i], set.gen)
+		e.stamp = l.inserts.Add(1)
+		l.cache.Add(maphash.String(l.seed, e.code), e)
+	}
+	l.set.Store(set)
+	l.count.Store(int64(len(m)))
 }
 
 // Load reads path and, if every link in it is good, serves it. On error the last good set keeps
@@ -197,36 +217,52 @@ func (l *Links) Watch(ctx context.Context, path string, interval time.Duration) 
 // back; one that is not used falls back and out as before.
 func (l *Links) lookup(code []byte, e *entry) bool {
 	set := l.set.Load()
-	key := b2s(code)
-	if c, ok := l.cache.Peek(key); ok && c.gen == set.gen {
+	h := maphash.Bytes(l.seed, code)
+	c, ok := l.cache.Peek(h)
+	if ok && c.gen == set.gen && c.code == b2s(code) {
 		l.hits.Inc()
 		if n := l.inserts.Load(); n-c.stamp > l.drift {
 			c.stamp = n
-			l.cache.Add(c.link.Code, c)
+			l.cache.Add(h, c)
 		}
 		*e = c
 		return true
 	}
-	if g, ok := l.negative.Get(key); ok && g == set.gen {
-		l.negHits.Inc()
-		return false
-	}
 	l.misses.Inc()
-	link := set.links[key]
+	link := set.links[b2s(code)]
 	if link == nil {
-		l.negative.Add(string(code), set.gen)
 		return false
 	}
 	*e = l.prepare(link, set.gen)
+	if ok && c.gen == set.gen {
+		return true // another code with the same hash holds the slot: this one is served uncached
+	}
 	e.stamp = l.inserts.Add(1)
-	l.cache.Add(link.Code, *e)
+	l.cache.Add(h, *e)
 	return true
 }
 
+// Bounds of the Unix nanoseconds an entry's until can hold.
+var (
+	minUnixNano = time.Unix(0, math.MinInt64)
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+)
+
 func (l *Links) prepare(link *Link, gen uint64) entry {
-	e := entry{link: link, prog: l.programs[link.Program], gen: gen, frag: len(link.URL)}
+	e := entry{
+		code: link.Code, url: link.URL, partner: link.PartnerID, program: link.Program, campaign: link.Campaign,
+		prog: l.programs[link.Program], gen: gen, order: link.order, frag: uint32(len(link.URL)),
+	}
+	switch t := link.ExpiresAt; {
+	case link.Status == StatusDisabled || t.Before(minUnixNano) && !t.IsZero():
+		e.until = math.MinInt64
+	case t.IsZero() || !t.Before(maxUnixNano):
+		e.until = math.MaxInt64 // no time this side of 2262 is after it
+	default:
+		e.until = t.UnixNano()
+	}
 	if i := indexByteString(link.URL, '#'); i >= 0 {
-		e.frag = i
+		e.frag = uint32(i)
 	}
 	u := e.base()
 	switch q := indexByteString(u, '?'); {
