@@ -108,7 +108,7 @@ func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 	found := false
 	for _, name := range names {
 		p := progs[name]
-		raw := ctx.Request.Header.Cookie(p.cookieName)
+		raw := requestCookie(&ctx.Request.Header, p.cookieName)
 		if len(raw) == 0 {
 			continue
 		}

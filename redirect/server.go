@@ -322,7 +322,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 		}
 	}
 	var existing *cookie.Claim
-	if raw := ctx.Request.Header.Cookie(p.cookieName); len(raw) > 0 {
+	if raw := requestCookie(&ctx.Request.Header, p.cookieName); len(raw) > 0 {
 		var err error
 		sc.claimBuf, err = s.signer.Verify(sc.claimBuf, p.Name, raw, &sc.claim)
 		if err != nil {

@@ -461,14 +461,20 @@ func TestMetricsCountOutcomes(t *testing.T) {
 }
 
 // requestCtx builds a request for calling the handler in-process.
+// It is parsed from the wire, as the server receives it.
 func requestCtx(t testing.TB, uri, cookieHeader string) *fasthttp.RequestCtx {
-	var req fasthttp.Request
-	req.SetRequestURI(uri)
-	req.Header.Set("User-Agent", browserUA)
-	req.Header.Set("Sec-Fetch-Dest", "document")
-	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: " + browserUA +
+		"\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n"
 	if cookieHeader != "" {
-		req.Header.Set("Cookie", cookieHeader)
+		raw += "Cookie: " + cookieHeader + "\r\n"
+	}
+	var req fasthttp.Request
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw + "\r\n"))); err != nil {
+		t.Fatal(err)
 	}
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Init(&req, &netAddr, nil)

@@ -1,0 +1,53 @@
+package redirect
+
+import "github.com/valyala/fasthttp"
+
+// requestCookie returns the value of the first cookie called name in the request's Cookie headers,
+// as fasthttp's RequestHeader.Cookie does (names and values trimmed of spaces and tabs, a value's
+// surrounding quotes dropped, a value holding '"', ';' or '\\' skipped), but read in place: Cookie
+// first copies every cookie of the request out of the header, which the redirect, reading one,
+// does not need. The result points into the request and is valid until the handler returns.
+func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
+	for _, line := range h.PeekAll(fasthttp.HeaderCookie) {
+		for len(line) > 0 {
+			var pair []byte
+			if i := indexByte(line, ';'); i >= 0 {
+				pair, line = line[:i], line[i+1:]
+			} else {
+				pair, line = line, nil
+			}
+			var key, val []byte
+			if i := indexByte(pair, '='); i >= 0 {
+				key, val = trimCookie(pair[:i]), trimCookie(pair[i+1:])
+				if n := len(val); n > 1 && val[0] == '"' && val[n-1] == '"' {
+					val = val[1 : n-1]
+				}
+			} else {
+				val = trimCookie(pair)
+			}
+			if b2s(key) == name && validCookieValue(val) {
+				return val
+			}
+		}
+	}
+	return nil
+}
+
+func trimCookie(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func validCookieValue(v []byte) bool {
+	for _, c := range v {
+		if c == '"' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
