@@ -24,8 +24,10 @@ func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 		s.impRejected[impMalformed].Inc()
 		return
 	}
-	var e entry
-	if !s.links.lookup(code, &e) {
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+	e := &sc.entry
+	if !s.links.lookup(code, e) {
 		s.impRejected[impUnknown].Inc()
 		return
 	}
@@ -33,12 +35,10 @@ func (s *Server) impressionPixel(ctx *fasthttp.RequestCtx) {
 		s.impRejected[impInactive].Inc()
 		return
 	}
-	sc := s.pool.Get().(*scratch)
-	defer s.pool.Put(sc)
 	ip, ua, visitor := s.visitorOf(ctx, sc)
 	firstclaim.NewID(&sc.id, now)
 	m := firstclaim.Impression{
-		ID: b2s(sc.id[:]), TS: now, Link: e.code, PartnerID: e.partner, Program: e.program,
+		ID: b2s(sc.id[:]), TS: now, Link: e.code(), PartnerID: e.partner, Program: e.program,
 		Campaign: e.campaign, IP: ip, UserAgent: b2s(ua), Referer: b2s(truncate(ctx.Request.Header.Referer(), 1024)),
 		Visitor: visitor, Bot: s.isBot(ctx, ua, ip), Known: true,
 	}

@@ -77,7 +77,7 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	var e entry
 	look := func(code string) (hit bool) {
 		misses := store.misses.Get()
-		if !store.lookup([]byte(code), &e) || e.code != code {
+		if !store.lookup([]byte(code), &e) || e.code() != code {
 			t.Fatalf("lookup %s: %+v", code, e)
 		}
 		return store.misses.Get() == misses
@@ -116,7 +116,7 @@ func TestLinkCacheWarmedOnReplace(t *testing.T) {
 		hits := store.hits.Get()
 		for i := range links {
 			var e entry
-			if !store.lookup([]byte(links[i].Code), &e) || e.code != links[i].Code {
+			if !store.lookup([]byte(links[i].Code), &e) || e.code() != links[i].Code {
 				t.Fatalf("round %d: lookup %s: %+v", round, links[i].Code, e)
 			}
 		}
@@ -160,12 +160,12 @@ func TestLinkCacheConfirmsTheCode(t *testing.T) {
 	store.cache.Add(ha, b)
 	for i := 0; i < 2; i++ {
 		var e entry
-		if !store.lookup([]byte("a"), &e) || e.code != "a" || e.base() != "https://a.example/" || e.partner != "pa" {
+		if !store.lookup([]byte("a"), &e) || e.code() != "a" || e.base() != "https://a.example/" || e.partner != "pa" {
 			t.Fatalf("lookup a with b's entry under its hash: %+v", e)
 		}
 	}
-	if c, _ := store.cache.Peek(ha); c.code != "b" {
-		t.Fatalf("the slot holds %q; the code served around it should leave it alone", c.code)
+	if c, _ := store.cache.Peek(ha); c.code() != "b" {
+		t.Fatalf("the slot holds %q; the code served around it should leave it alone", c.code())
 	}
 	var e entry
 	if store.lookup([]byte("c"), &e) {
@@ -240,11 +240,18 @@ func BenchmarkLinkLookup(b *testing.B) {
 				store.lookup([]byte(c), &e)
 			}
 			now := time.Now()
+			// The codes side by side (800 kB), as warm as a request's bytes are.
+			var all []byte
+			for _, c := range codes {
+				all = append(all, c...)
+			}
+			stride := len(codes[0])
 			req := make([]byte, 0, 64)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				req = append(req[:0], codes[order[i&(len(order)-1)]]...)
+				k := order[i&(len(order)-1)] * stride
+				req = append(req[:0], all[k:k+stride]...)
 				if !store.lookup(req, &e) || !e.active(now) || e.base()[len(e.base())-1] != '1' || e.partner[0] != 'p' {
 					b.Fatal("missing link")
 				}
@@ -274,6 +281,33 @@ func TestEntryActiveMatchesLink(t *testing.T) {
 			if got, want := e.active(at), l.Active(at); got != want {
 				t.Errorf("status %q, expires %v, at %v: entry says %v, link %v", l.Status, l.ExpiresAt, at, got, want)
 			}
+		}
+	}
+}
+
+// A link's code and destination are held in its cache entry when they fit, and read from the link
+// when they do not; either way the entry answers the same. The entry keeps the LRU's node at 288
+// bytes.
+func TestEntryHoldsShortLinks(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n != 224 {
+		t.Fatalf("an entry is %d bytes, want 224", n)
+	}
+	store, _ := NewLinks(LinksOptions{Programs: testPrograms()})
+	long := "https://shop.example.com/" + strings.Repeat("x", entryText) + "?a=1#top"
+	links := []Link{
+		{Code: "short", URL: "https://s.example/p?a=1#f", PartnerID: "p", Program: "affiliate"},
+		{Code: "long", URL: long, PartnerID: "p", Program: "affiliate"},
+		{Code: "edge", URL: "https://e.example/" + strings.Repeat("y", entryText-len("edge")-len("https://e.example/")), PartnerID: "p", Program: "affiliate"},
+	}
+	store.Replace(links)
+	for _, l := range links {
+		var e entry
+		if !store.lookup([]byte(l.Code), &e) {
+			t.Fatalf("%s not found", l.Code)
+		}
+		inline := len(l.Code)+len(l.URL) <= entryText
+		if (e.codeN > 0) != inline || e.code() != l.Code || e.url() != l.URL || e.base()+e.fragment() != l.URL {
+			t.Errorf("%s (%d bytes): inline %v, code %q, url %q", l.Code, len(l.Code)+len(l.URL), e.codeN > 0, e.code(), e.url())
 		}
 	}
 }

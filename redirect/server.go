@@ -92,6 +92,7 @@ type scratch struct {
 	setCk    []byte
 	rec      []byte
 	vbuf     []byte
+	entry    entry // the link; the click's strings may point into it
 }
 
 // New returns a Server.
@@ -273,14 +274,14 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	c.Bot = s.isBot(ctx, ua, ip)
 	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
 
-	var e entry
+	e := &sc.entry
 	switch {
-	case !ValidCode(code) || !s.links.lookup(code, &e):
+	case !ValidCode(code) || !s.links.lookup(code, e):
 		c.Link = b2s(truncate(code, MaxCodeLen))
 		c.Outcome = firstclaim.OutcomeUnknownLink
 		page(ctx, fasthttp.StatusNotFound, pageNotFound)
 	case !e.active(now):
-		s.fillLink(c, &e)
+		s.fillLink(c, e)
 		c.Outcome = firstclaim.OutcomeInactiveLink
 		if fb := e.fallback(); fb != "" {
 			ctx.SetStatusCode(fasthttp.StatusFound)
@@ -290,9 +291,9 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 			page(ctx, fasthttp.StatusGone, pageGone)
 		}
 	default:
-		s.fillLink(c, &e)
-		s.claim(ctx, sc, &e, now)
-		sc.loc = appendLocation(sc.loc[:0], &e, ctx.URI().QueryString(), sc.id[:])
+		s.fillLink(c, e)
+		s.claim(ctx, sc, e, now)
+		sc.loc = appendLocation(sc.loc[:0], e, ctx.URI().QueryString(), sc.id[:])
 		ctx.SetStatusCode(fasthttp.StatusFound)
 		ctx.Response.Header.SetCanonical(strLocation, sc.loc)
 		ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
@@ -308,7 +309,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 }
 
 func (s *Server) fillLink(c *firstclaim.Click, e *entry) {
-	c.Link, c.PartnerID, c.Program, c.Campaign = e.code, e.partner, e.program, e.campaign
+	c.Link, c.PartnerID, c.Program, c.Campaign = e.code(), e.partner, e.program, e.campaign
 	c.Order = e.order
 }
 
@@ -353,7 +354,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 				c.Outcome, c.RateLimited = firstclaim.OutcomeRateLimited, true
 			default:
 				c.Outcome = firstclaim.OutcomeClaimed
-				sc.newClaim = cookie.NewClaim(now, p.Window, e.partner, e.code, c.ID, c.NetworkClickID)
+				sc.newClaim = cookie.NewClaim(now, p.Window, e.partner, e.code(), c.ID, c.NetworkClickID)
 				existing = &sc.newClaim
 				sc.value = s.signer.Append(sc.value[:0], p.Name, existing)
 				sc.setCk = cookie.AppendSetCookie(sc.setCk[:0], s2b(p.cookieName), sc.value, now, existing.ExpiresAt, &s.opts.Cookie)

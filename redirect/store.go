@@ -30,25 +30,50 @@ type Program struct {
 
 // entry is a link prepared for the request path: what a redirect reads of the link, copied out of
 // it, where its destination's fragment starts (query parameters go before it), and its program.
-// Entries live by value in the LRU, so a hit reads the cache's node and then only the bytes of the
-// link's code and destination, which ReadLinks keeps together: a redirect over 100,000 links waits for three
-// cache misses, not five. They point only into the link set, so a cache of 100,000 links adds no
-// objects of its own for the garbage collector to trace beyond the LRU's nodes.
+// Entries live by value in the LRU, and a link's code and destination are copied into the entry
+// when they fit in entryText bytes (most do): a hit then reads the LRU map's slot and the node,
+// and nothing else that is not already in cache (the names are shared among links), two waits for
+// memory where a pointer to the link and one to its text made four. Longer ones are read from the
+// link. An entry points only into the link set, so the cache adds no objects of its own for the
+// garbage collector to trace beyond the LRU's nodes (288 bytes each).
 type entry struct {
-	code, url, partner, program, campaign string
+	partner, program, campaign string
 
+	link  *Link
 	prog  *Program
 	gen   uint64
 	stamp uint64 // the cache's insertions when the entry last went to the front
 	until int64  // Unix nanoseconds from which the link no longer redirects (see active)
 	order uint32 // Link.order
-	frag  uint32 // index of the fragment's '#' in url, or len(url)
+	frag  uint32 // index of the fragment's '#' in the destination, or its length
+	urlN  uint16 // length of the destination in text, when codeN > 0
+	codeN uint8  // length of the code in text; 0 when text holds neither
 	sep   byte   // '?' or '&': what comes before the first added parameter; 0 when none is needed
+	text  [entryText]byte
+}
+
+// entryText is what is left of 224 bytes (the LRU's node is then 288) for a link's code and URL.
+const entryText = 224 - 100
+
+// code and url return the link's code and destination. From text, they are valid as long as e
+// is: an entry copied out of the cache is read in place, never kept past the request.
+func (e *entry) code() string {
+	if e.codeN > 0 {
+		return b2s(e.text[:e.codeN])
+	}
+	return e.link.Code
+}
+
+func (e *entry) url() string {
+	if e.codeN > 0 {
+		return b2s(e.text[e.codeN : int(e.codeN)+int(e.urlN)])
+	}
+	return e.link.URL
 }
 
 // base is the destination up to its fragment; fragment is "#..." or empty.
-func (e *entry) base() string     { return e.url[:e.frag] }
-func (e *entry) fragment() string { return e.url[e.frag:] }
+func (e *entry) base() string     { return e.url()[:e.frag] }
+func (e *entry) fragment() string { return e.url()[e.frag:] }
 
 // active is Link.Active for the prepared link.
 func (e *entry) active(t time.Time) bool { return t.UnixNano() < e.until }
@@ -173,7 +198,7 @@ func (l *Links) Replace(links []Link) {
 		}
 		e := l.prepare(&links[i], set.gen)
 		e.stamp = l.inserts.Add(1)
-		l.cache.Add(maphash.String(l.seed, e.code), e)
+		l.cache.Add(maphash.String(l.seed, links[i].Code), e)
 	}
 	l.set.Store(set)
 	l.count.Store(int64(len(m)))
@@ -219,7 +244,7 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 	set := l.set.Load()
 	h := maphash.Bytes(l.seed, code)
 	c, ok := l.cache.Peek(h)
-	if ok && c.gen == set.gen && c.code == b2s(code) {
+	if ok && c.gen == set.gen && c.code() == b2s(code) {
 		l.hits.Inc()
 		if n := l.inserts.Load(); n-c.stamp > l.drift {
 			c.stamp = n
@@ -250,8 +275,12 @@ var (
 
 func (l *Links) prepare(link *Link, gen uint64) entry {
 	e := entry{
-		code: link.Code, url: link.URL, partner: link.PartnerID, program: link.Program, campaign: link.Campaign,
-		prog: l.programs[link.Program], gen: gen, order: link.order, frag: uint32(len(link.URL)),
+		partner: link.PartnerID, program: link.Program, campaign: link.Campaign,
+		link: link, prog: l.programs[link.Program], gen: gen, order: link.order, frag: uint32(len(link.URL)),
+	}
+	if n := len(link.Code) + len(link.URL); n <= entryText && len(link.Code) <= MaxCodeLen {
+		e.codeN, e.urlN = uint8(len(link.Code)), uint16(len(link.URL))
+		copy(e.text[copy(e.text[:], link.Code):], link.URL)
 	}
 	switch t := link.ExpiresAt; {
 	case link.Status == StatusDisabled || t.Before(minUnixNano) && !t.IsZero():
@@ -264,7 +293,7 @@ func (l *Links) prepare(link *Link, gen uint64) entry {
 	if i := indexByteString(link.URL, '#'); i >= 0 {
 		e.frag = uint32(i)
 	}
-	u := e.base()
+	u := link.URL[:e.frag]
 	switch q := indexByteString(u, '?'); {
 	case q < 0:
 		e.sep = '?'
