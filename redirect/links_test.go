@@ -60,10 +60,11 @@ func TestReadLinksCompactsText(t *testing.T) {
 	}
 }
 
-// The cache keeps what is used: a link looked up again and again stays while hundreds of others
-// pass through a cache of 8, and a link never looked up again is evicted. Hits move an entry to
-// the front only once it has drifted a quarter of the cache back, so most hits do not write. The
-// set's first 8 links are in the cache from the start.
+// The cache keeps what is used. In a full cache of 8, a link looked up again and again stays, a
+// link looked up once passes without evicting anything (a crawler walking every code leaves the
+// cache as it was), and a link looked up twice in a short while takes the place of the one used
+// least recently. Hits move an entry to the front only once it has drifted a quarter of the cache
+// back, so most hits do not write. The set's first 8 links are in the cache from the start.
 func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 8})
 	if err != nil {
@@ -82,21 +83,46 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 		}
 		return store.misses.Get() == misses
 	}
-	look("c0")
-	look("c1")
-	for i := 2; i < 500; i++ {
+	cached := func(code string) bool { _, ok := store.cache.Peek(maphash.String(store.seed, code)); return ok }
+	// A crawl: c8…c499 once each, c0 in between. Nothing enters, nothing leaves.
+	for i := 8; i < 500; i++ {
 		if !look("c0") {
-			t.Fatalf("c0, looked up before every other link, was evicted by the %dth", i)
+			t.Fatalf("c0 missed before c%d", i)
 		}
-		look(fmt.Sprintf("c%d", i))
+		if look(fmt.Sprintf("c%d", i)) {
+			t.Fatalf("c%d hit on its first lookup", i)
+		}
 	}
-	if look("c1") {
-		t.Fatal("c1, never looked up again, is still cached after 498 others")
+	for i := 0; i < 8; i++ {
+		if !cached(fmt.Sprintf("c%d", i)) {
+			t.Fatalf("c%d, in the cache from the start, was evicted by links looked up once", i)
+		}
 	}
-	// c0 and c1, then c0 and each of c2…c7 (cached from the start), hit: 2 + 2×6 + 492 more
-	// for c0. c8…c499 and c1 at the end miss.
-	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 506 || misses != 493 {
-		t.Fatalf("hits %d, misses %d; want 506 and 493", hits, misses)
+	if hits, misses := store.hits.Get(), store.misses.Get(); hits != 492 || misses != 492 {
+		t.Fatalf("hits %d, misses %d; want 492 and 492", hits, misses)
+	}
+	// Links wanted twice in a row enter on their second lookup and hit on the third; c0, used
+	// between them, stays, and the links not used since the start leave, the oldest first.
+	for i := 100; i < 107; i++ {
+		code := fmt.Sprintf("c%d", i)
+		look(code)
+		if look(code) {
+			t.Fatalf("%s hit before it entered the cache", code)
+		}
+		if !look(code) {
+			t.Fatalf("%s, looked up twice in a row, did not enter the cache", code)
+		}
+		if !look("c0") {
+			t.Fatalf("c0, looked up between them, was evicted by %s", code)
+		}
+	}
+	for i := 1; i < 8; i++ {
+		if cached(fmt.Sprintf("c%d", i)) {
+			t.Errorf("c%d, not used since the start, is still cached after 7 links entered", i)
+		}
+	}
+	if store.cache.Len() != 8 {
+		t.Fatalf("the cache holds %d entries, want 8", store.cache.Len())
 	}
 }
 
@@ -309,5 +335,36 @@ func TestEntryHoldsShortLinks(t *testing.T) {
 		if (e.codeN > 0) != inline || e.code() != l.Code || e.url() != l.URL || e.base()+e.fragment() != l.URL {
 			t.Errorf("%s (%d bytes): inline %v, code %q, url %q", l.Code, len(l.Code)+len(l.URL), e.codeN > 0, e.code(), e.url())
 		}
+	}
+}
+
+// The doorkeeper lets a link in on its second miss within a window of misses, and rarely on its
+// first.
+func TestDoorkeeper(t *testing.T) {
+	const window = 1000
+	d := newDoorkeeper(window)
+	seed := maphash.MakeSeed()
+	h := func(i int) uint64 { return maphash.String(seed, fmt.Sprintf("code%d", i)) }
+	first := 0
+	for i := 0; i < window-1; i++ { // one window's worth of distinct links, short of the turn
+		if d.admit(h(i)) {
+			first++
+		}
+	}
+	if first > window/20 {
+		t.Fatalf("%d of %d links admitted on their first miss", first, window-1)
+	}
+	if !d.admit(h(5)) {
+		t.Fatal("a link missed again within the window was not admitted")
+	}
+	// That was the window's last miss: the doorkeeper forgets.
+	again := 0
+	for i := 0; i < 100; i++ {
+		if d.admit(h(i)) {
+			again++
+		}
+	}
+	if again > 5 {
+		t.Fatalf("%d of 100 links admitted after the window turned", again)
 	}
 }

@@ -96,14 +96,16 @@ type linkSet struct {
 // size, before the first request sees it: requests in flight finish on the old one, none is
 // dropped, and a restart or reload does not send a wave of misses through the request path. An
 // unknown code costs one probe of the snapshot, which is in memory, and stores nothing (a scan of
-// made-up codes allocates nothing and evicts no link). Safe for concurrent use.
+// made-up codes allocates nothing and evicts no link). Once the cache is full, a missed link takes
+// a place in it only if it was missed before not long ago (doorkeeper): one asked for once, by a
+// crawler or in traffic spread wider than the cache, is served from the snapshot and evicts
+// nothing. Safe for concurrent use.
 //
 // The LRU is keyed by a keyed 64-bit hash of the code, not the code: probing it then compares
 // integers in the map's slots instead of following each candidate key to its bytes (a cache miss
 // of its own), and evicting an entry does not read its code again. A hit is confirmed against the
-// entry's code, read from the same bytes as its destination (ReadLinks keeps a link's code and URL together),
-// which the redirect reads next anyway;
-// two codes with one hash share the slot and the one not in it is served from the snapshot.
+// code in the entry; two codes with one hash share the slot and the one not in it is served from
+// the snapshot.
 type Links struct {
 	programs map[string]*Program
 	set      atomic.Pointer[linkSet]
@@ -112,6 +114,7 @@ type Links struct {
 	inserts  atomic.Uint64 // entries added to cache
 	drift    uint64        // insertions after which a hit moves an entry to the front
 	size     int           // of the cache
+	door     *doorkeeper   // admission to the cache when it is full
 	mu       sync.Mutex    // serialises reloads
 	log      *slog.Logger
 
@@ -153,7 +156,7 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 		return nil, err
 	}
 	l := &Links{
-		programs: progs, cache: cache, seed: maphash.MakeSeed(), log: opts.Logger, drift: uint64(opts.CacheSize / 4), size: opts.CacheSize,
+		programs: progs, cache: cache, seed: maphash.MakeSeed(), log: opts.Logger, drift: uint64(opts.CacheSize / 4), size: opts.CacheSize, door: newDoorkeeper(opts.CacheSize),
 		hits:         opts.Metrics.NewCounter("firstclaim_link_cache_hits_total"),
 		misses:       opts.Metrics.NewCounter("firstclaim_link_cache_misses_total"),
 		reloads:      opts.Metrics.NewCounter("firstclaim_links_reloads_total"),
@@ -261,6 +264,9 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 	*e = l.prepare(link, set.gen)
 	if ok && c.gen == set.gen {
 		return true // another code with the same hash holds the slot: this one is served uncached
+	}
+	if !ok && l.cache.Len() >= l.size && !l.door.admit(h) {
+		return true // first asked for in a while: served without taking a place in the cache
 	}
 	e.stamp = l.inserts.Add(1)
 	l.cache.Add(h, *e)
