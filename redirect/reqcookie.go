@@ -1,6 +1,10 @@
 package redirect
 
-import "github.com/valyala/fasthttp"
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
 
 // requestCookie returns the value of the first cookie called name in the request's Cookie headers,
 // as fasthttp's RequestHeader.Cookie does (names and values trimmed of spaces and tabs, a value's
@@ -11,13 +15,13 @@ func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
 	for _, line := range h.PeekAll(fasthttp.HeaderCookie) {
 		for len(line) > 0 {
 			var pair []byte
-			if i := indexByte(line, ';'); i >= 0 {
+			if i := bytes.IndexByte(line, ';'); i >= 0 {
 				pair, line = line[:i], line[i+1:]
 			} else {
 				pair, line = line, nil
 			}
 			var key, val []byte
-			if i := indexByte(pair, '='); i >= 0 {
+			if i := bytes.IndexByte(pair, '='); i >= 0 {
 				key, val = trimCookie(pair[:i]), trimCookie(pair[i+1:])
 				if n := len(val); n > 1 && val[0] == '"' && val[n-1] == '"' {
 					val = val[1 : n-1]
@@ -25,7 +29,8 @@ func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
 			} else {
 				val = trimCookie(pair)
 			}
-			if b2s(key) == name && validCookieValue(val) {
+			// A value cannot hold ';' (the pairs are cut there).
+			if b2s(key) == name && bytes.IndexByte(val, '"') < 0 && bytes.IndexByte(val, '\\') < 0 {
 				return val
 			}
 		}
@@ -41,13 +46,4 @@ func trimCookie(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-func validCookieValue(v []byte) bool {
-	for _, c := range v {
-		if c == '"' || c == ';' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

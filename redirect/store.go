@@ -246,24 +246,25 @@ func (l *Links) Watch(ctx context.Context, path string, interval time.Duration) 
 func (l *Links) lookup(code []byte, e *entry) bool {
 	set := l.set.Load()
 	h := maphash.Bytes(l.seed, code)
-	c, ok := l.cache.Peek(h)
-	if ok && c.gen == set.gen && c.code() == b2s(code) {
+	var ok bool
+	*e, ok = l.cache.Peek(h)
+	if ok && e.gen == set.gen && e.code() == b2s(code) {
 		l.hits.Inc()
-		if n := l.inserts.Load(); n-c.stamp > l.drift {
-			c.stamp = n
-			l.cache.Add(h, c)
+		if n := l.inserts.Load(); n-e.stamp > l.drift {
+			e.stamp = n
+			l.cache.Add(h, *e)
 		}
-		*e = c
 		return true
 	}
+	taken := ok && e.gen == set.gen // another code with the same hash holds the slot
 	l.misses.Inc()
 	link := set.links[b2s(code)]
 	if link == nil {
 		return false
 	}
 	*e = l.prepare(link, set.gen)
-	if ok && c.gen == set.gen {
-		return true // another code with the same hash holds the slot: this one is served uncached
+	if taken {
+		return true // served uncached
 	}
 	if !ok && l.cache.Len() >= l.size && !l.door.admit(h) {
 		return true // first asked for in a while: served without taking a place in the cache
