@@ -22,12 +22,12 @@ func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
 			}
 			var key, val []byte
 			if i := bytes.IndexByte(pair, '='); i >= 0 {
-				key, val = trimCookie(pair[:i]), trimCookie(pair[i+1:])
+				key, val = trimSpace(pair[:i]), trimSpace(pair[i+1:])
 				if n := len(val); n > 1 && val[0] == '"' && val[n-1] == '"' {
 					val = val[1 : n-1]
 				}
 			} else {
-				val = trimCookie(pair)
+				val = trimSpace(pair)
 			}
 			// A value cannot hold ';' (the pairs are cut there).
 			if b2s(key) == name && bytes.IndexByte(val, '"') < 0 && bytes.IndexByte(val, '\\') < 0 {
@@ -36,14 +36,4 @@ func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
 		}
 	}
 	return nil
-}
-
-func trimCookie(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
