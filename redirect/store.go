@@ -156,7 +156,8 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 		return nil, err
 	}
 	l := &Links{
-		programs: progs, cache: cache, seed: maphash.MakeSeed(), log: opts.Logger, drift: uint64(opts.CacheSize / 4), size: opts.CacheSize, door: newDoorkeeper(opts.CacheSize),
+		programs: progs, cache: cache, seed: maphash.MakeSeed(), log: opts.Logger,
+		drift: uint64(opts.CacheSize / 4), size: opts.CacheSize, door: newDoorkeeper(opts.CacheSize),
 		hits:         opts.Metrics.NewCounter("firstclaim_link_cache_hits_total"),
 		misses:       opts.Metrics.NewCounter("firstclaim_link_cache_misses_total"),
 		reloads:      opts.Metrics.NewCounter("firstclaim_links_reloads_total"),
