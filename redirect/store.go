@@ -196,10 +196,7 @@ func (l *Links) Replace(links []Link) {
 	// Warm the cache before the set is served (entries of the old generation are ignored on
 	// lookup; purging frees them sooner).
 	l.cache.Purge()
-	for i := range links {
-		if i == l.size {
-			break
-		}
+	for i := range min(len(links), l.size) {
 		e := l.prepare(&links[i], set.gen)
 		e.stamp = l.inserts.Add(1)
 		l.cache.Add(maphash.String(l.seed, links[i].Code), e)
