@@ -50,6 +50,21 @@ type limitedConn struct {
 	since  atomic.Int64 // the sweep clock when the current state began
 	exempt atomic.Bool  // hijacked: no longer the server's
 	once   sync.Once
+	direct *directIO // nil: through the net package
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.direct != nil {
+		return c.direct.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if c.direct != nil {
+		return c.direct.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitedConn) Close() error {
@@ -71,7 +86,7 @@ func (ln limitedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := &limitedConn{Conn: c, l: ln.l}
+	lc := &limitedConn{Conn: c, l: ln.l, direct: newDirectIO(c)}
 	lc.since.Store(ln.l.clock.Load())
 	ln.l.mu.Lock()
 	ln.l.conns[lc] = struct{}{}
@@ -79,7 +94,8 @@ func (ln limitedListener) Accept() (net.Conn, error) {
 	return lc, nil
 }
 
-// Listener returns ln with its connections under the limits.
+// Listener returns ln with its connections under the limits. On Linux their sockets are read and
+// written directly (see directIO).
 func (l *ConnLimits) Listener(ln net.Listener) net.Listener { return limitedListener{ln, l} }
 
 // ConnState follows a connection from request to request; set it as fasthttp.Server.ConnState.
