@@ -23,9 +23,8 @@ import (
 // 75–77% (bench/results/2026-11-24-redirect.md). Under full load the monitor does not sleep and the
 // two are level.
 type directIO struct {
-	rc     syscall.RawConn
-	local  net.Addr
-	remote net.Addr
+	rc   syscall.RawConn
+	conn net.Conn // for the addresses in an error
 
 	rmu   sync.Mutex // one Read at a time: r* are its state
 	rbuf  []byte
@@ -50,7 +49,7 @@ func newDirectIO(c net.Conn) *directIO {
 	if err != nil {
 		return nil
 	}
-	d := &directIO{rc: rc, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	d := &directIO{rc: rc, conn: c}
 	d.rfunc, d.wfunc = d.read, d.write // made once: a method value per call would allocate
 	return d
 }
@@ -129,5 +128,5 @@ func (d *directIO) Write(p []byte) (int, error) {
 
 // opError is the error the net package returns for a failed system call.
 func (d *directIO) opError(op string, e syscall.Errno) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: d.local, Addr: d.remote, Err: os.NewSyscallError(op, e)}
+	return &net.OpError{Op: op, Net: "tcp", Source: d.conn.LocalAddr(), Addr: d.conn.RemoteAddr(), Err: os.NewSyscallError(op, e)}
 }
