@@ -60,6 +60,15 @@ func TestReadLinksCompactsText(t *testing.T) {
 	}
 }
 
+// numberedLinks returns n links, c0 to c(n-1), of one partner and destination.
+func numberedLinks(n int) []Link {
+	links := make([]Link, n)
+	for i := range links {
+		links[i] = Link{Code: fmt.Sprintf("c%d", i), URL: "https://m.example/", PartnerID: "p", Program: "affiliate"}
+	}
+	return links
+}
+
 // The cache keeps what is used. In a full cache of 8, a link looked up again and again stays, a
 // link looked up once passes without evicting anything (a crawler walking every code leaves the
 // cache as it was), and a link looked up twice in a short while takes the place of the one used
@@ -70,11 +79,7 @@ func TestLinkCacheKeepsWhatIsUsed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var links []Link
-	for i := 0; i < 500; i++ {
-		links = append(links, Link{Code: fmt.Sprintf("c%d", i), URL: "https://m.example/", PartnerID: "p", Program: "affiliate"})
-	}
-	store.Replace(links)
+	store.Replace(numberedLinks(500))
 	var e entry
 	look := func(code string) (hit bool) {
 		misses := store.misses.Get()
@@ -133,10 +138,7 @@ func TestLinkCacheWarmedOnReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var links []Link
-	for i := 0; i < 100; i++ {
-		links = append(links, Link{Code: fmt.Sprintf("c%d", i), URL: "https://m.example/", PartnerID: "p", Program: "affiliate"})
-	}
+	links := numberedLinks(100)
 	for round := 0; round < 2; round++ { // the first load and a reload
 		store.Replace(slices.Clone(links))
 		hits := store.hits.Get()
