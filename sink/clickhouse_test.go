@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -251,6 +252,53 @@ func TestStreamedBatchIsOneInsert(t *testing.T) {
 	}
 	if unmarked := chtest.Count(t, conn, "SELECT count() FROM (SELECT click_id FROM clicks WHERE replayed = 0 GROUP BY click_id HAVING count() > 1)"); unmarked != 0 {
 		t.Fatalf("%d clicks stored twice without the replayed mark", unmarked)
+	}
+}
+
+// Every clicks INSERT after the first writes into the storage of the one before: the second batch
+// allocates a fraction of what the first did, and no row of an earlier batch leaks into a later one.
+func TestClickHouseReusesColumnsAcrossInserts(t *testing.T) {
+	_, conn := chtest.Database(t)
+	w := sink.NewClickHouse(conn)
+	base := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	batch := func(name string, n int) *sink.Batch {
+		b := &sink.Batch{Clicks: make([]firstclaim.Click, n)}
+		for i := range b.Clicks {
+			c := sampleClick(i, base.Add(time.Duration(i)*time.Millisecond))
+			c.UserAgent, c.Campaign, c.NotNavigation = "agent of "+name, name, name == "last"
+			b.Clicks[i] = c
+		}
+		return b
+	}
+	write := func(b *sink.Batch) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		st := w.Begin(ctx(t), false) // in slices, as the sink sends them: the last block goes on Commit
+		for i := 0; i < len(b.Clicks); i += 300 {
+			if err := st.Add(&sink.Batch{Clicks: b.Clicks[i:min(i+300, len(b.Clicks))]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	first := write(batch("first", 5_000))
+	second := write(batch("second", 5_000))
+	write(batch("last", 700))
+	if second > first/4 {
+		t.Errorf("the second INSERT of 5,000 clicks allocated %d bytes, the first %d: the columns were not reused", second, first)
+	}
+	for name, want := range map[string]uint64{"first": 5_000, "second": 5_000, "last": 700} {
+		q := "SELECT count() FROM clicks WHERE campaign = ? AND user_agent = ? AND not_navigation = ?"
+		if n := chtest.Count(t, conn, q, name, "agent of "+name, uint8(map[bool]int{true: 1}[name == "last"])); n != want {
+			t.Errorf("batch %s: %d rows read back whole, want %d", name, n, want)
+		}
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM clicks"); n != 10_700 {
+		t.Errorf("%d rows, want 10,700", n)
 	}
 }
 
