@@ -257,6 +257,7 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 		"firstclaim: %d links, signed cookies on every claim (no claim limit), geography and device enrichment, the ClickHouse sink; "+
 		"nginx: the same 302s from a `map`, a cookie of the same length, access log buffered to a file; "+
 		"bare fasthttp: the same lookup, 302 and cookie, records nothing. "+
+		"ClickHouse's data "+c.chData+". "+
 		"ClickHouse's background merges wait while a run is measured (merges under way finish first) and catch up between runs, "+
 		"since on this machine a merge takes the load generator's core; its inserts go on, and its CPU is reported. "+
 		"One scenario lets the merges run. A control runs nginx with the load core kept as busy as ClickHouse kept it "+
