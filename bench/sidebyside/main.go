@@ -166,9 +166,10 @@ func (c *config) writeInputs() error {
 // chFolder is where ClickHouse keeps its data: a new folder in /dev/shm when asked for and it has
 // 8 GiB free (a run stores a few GB), else one beside the other files. The point is to keep the
 // filesystem out of the measurement: on a disk formatted without a journal, ext4 makes every new
-// file scan past the inodes deleted in the minutes before (recently_deleted), and a run creates
-// some 70 files a second (a part per INSERT) while merges between runs delete thousands; in a
-// profile that was a sixth of ClickHouse's CPU, taken from the load generator's core.
+// file scan past the inodes deleted in the minutes before (recently_deleted), and ClickHouse
+// creates some 70 files for every INSERT (a part), one or two a second, while merges between runs
+// delete thousands; in a profile that was a sixth of ClickHouse's CPU, taken from the load
+// generator's core.
 func (c *config) chFolder() (dir string, cleanup func(), err error) {
 	if c.chMemory {
 		var st syscall.Statfs_t
