@@ -280,7 +280,7 @@ func takeColumn[T any, P interface {
 	column.Interface
 }](dst P, prev column.Interface) {
 	p, ok := prev.(P)
-	if !ok || p == dst || dst.Rows() != 0 || p.Name() != dst.Name() || p.Type() != dst.Type() {
+	if !ok || dst.Rows() != 0 || p.Name() != dst.Name() || p.Type() != dst.Type() {
 		return
 	}
 	p.Reset()
