@@ -4,7 +4,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -22,15 +24,32 @@ import (
 // switches than nginx; reading and writing directly took the server's core from 84–90% busy to
 // 75–77% (bench/results/2026-11-24-redirect.md). Under full load the monitor does not sleep and the
 // two are level.
+//
+// A read that follows a response first lets the other runnable goroutines go (runtime.Gosched).
+// A client that keeps its connection alive sends its next request only after it has the response,
+// so a read made at once finds nothing and costs a system call for EAGAIN, a park, and a wake
+// from the poller when the request comes; nginx does not make that read (it knows its last read
+// emptied the socket, and waits for the poller). Under load, by the time the other connections'
+// requests have been handled the next request is usually there, and the read takes it without
+// waiting. Under light load there is no one to yield to and the yield costs a trip through the
+// scheduler. The runtime polls the network only when its run queues are empty, so a connection
+// that keeps yielding would keep the queue full and the connections that are waiting for the
+// poller unserved: a connection yields at most yieldsPerPoll times between two reads, on any
+// connection, that waited for the poller (see pollRound).
 type directIO struct {
 	rc   syscall.RawConn
 	conn net.Conn // for the addresses in an error
 
-	rmu   sync.Mutex // one Read at a time: r* are its state
-	rbuf  []byte
-	rn    int
-	rerr  syscall.Errno
-	rfunc func(uintptr) bool
+	rmu    sync.Mutex // one Read at a time: r* are its state
+	rbuf   []byte
+	rn     int
+	rerr   syscall.Errno
+	rfunc  func(uintptr) bool
+	rcall  int    // calls of rfunc in this Read: more than one means it waited for the poller
+	round  uint64 // pollRound when yields was last reset
+	yields int    // yields since then
+
+	answered atomic.Bool // something was written since the last Read
 
 	wmu   sync.Mutex // one Write at a time: w* are its state
 	wbuf  []byte
@@ -38,6 +57,21 @@ type directIO struct {
 	werr  syscall.Errno
 	wfunc func(uintptr) bool
 }
+
+// yieldsPerPoll bounds how many reads of a connection yield between two wakes from the poller.
+// Each yield lets every runnable connection answer once more before the poller is asked again,
+// so the bound is also how many turns a connection waiting for the poller can be kept waiting.
+// With 64 busy connections on one core (bench/results/2026-11-24-redirect.md): without yielding,
+// 2.0 reads a request, one of them failed; with no bound, 1.08, but with the p99 under full load
+// going from 4.6 ms to 15–34 ms; with 4, 1.22 and a p99 of 5.4 ms; with 8, p99 6.6 ms.
+const yieldsPerPoll = 4
+
+// yield is runtime.Gosched; tests count the calls.
+var yield = runtime.Gosched
+
+// pollRound counts the reads, on any connection, that waited for the poller: when it moves, the
+// poller has run since a connection last yielded.
+var pollRound atomic.Uint64
 
 // newDirectIO returns direct I/O for c, or nil when c is not a TCP connection.
 func newDirectIO(c net.Conn) *directIO {
@@ -56,6 +90,7 @@ func newDirectIO(c net.Conn) *directIO {
 
 // read is one read(2) of the socket; false asks the poller to wait until it is readable.
 func (d *directIO) read(fd uintptr) bool {
+	d.rcall++
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(d.rbuf))), uintptr(len(d.rbuf)))
 		switch e {
@@ -99,9 +134,21 @@ func (d *directIO) Read(p []byte) (int, error) {
 	}
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
-	d.rbuf, d.rn, d.rerr = p, 0, 0
+	if d.answered.Swap(false) {
+		if r := pollRound.Load(); r != d.round {
+			d.round, d.yields = r, 0
+		}
+		if d.yields < yieldsPerPoll {
+			d.yields++
+			yield()
+		}
+	}
+	d.rbuf, d.rn, d.rerr, d.rcall = p, 0, 0, 0
 	err := d.rc.Read(d.rfunc)
 	d.rbuf = nil
+	if d.rcall > 1 {
+		pollRound.Add(1)
+	}
 	switch {
 	case err != nil:
 		return 0, err
@@ -120,6 +167,7 @@ func (d *directIO) Write(p []byte) (int, error) {
 	d.wbuf, d.wn, d.werr = p, 0, 0
 	err := d.rc.Write(d.wfunc)
 	d.wbuf = nil
+	d.answered.Store(true)
 	if err == nil && d.werr != 0 {
 		err = d.opError("write", d.werr)
 	}
