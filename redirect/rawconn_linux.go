@@ -61,9 +61,9 @@ type directIO struct {
 // yieldsPerPoll bounds how many reads of a connection yield between two wakes from the poller.
 // Each yield lets every runnable connection answer once more before the poller is asked again,
 // so the bound is also how many turns a connection waiting for the poller can be kept waiting.
-// With 64 busy connections on one core (bench/results/2026-11-24-redirect.md): without yielding,
-// 2.0 reads a request, one of them failed; with no bound, 1.08, but with the p99 under full load
-// going from 4.6 ms to 15–34 ms; with 4, 1.22 and a p99 of 5.4 ms; with 8, p99 6.6 ms.
+// With 64 busy connections on one core (bench/results/2026-11-25-redirect.md), the reads per
+// request and the closed-loop p99: without yielding 2.0 (one of them failed) and 4.5–4.9 ms; with
+// no bound 1.08 and 11–34 ms; with 4, 1.22 and 5.3–6.1 ms; with 8, 6.5–6.8 ms.
 const yieldsPerPoll = 4
 
 // yield is runtime.Gosched; tests count the calls.
