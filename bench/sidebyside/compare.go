@@ -120,33 +120,40 @@ func (c *config) compare() error {
 			}
 		}
 	}
-	// Misses: a cache of 10,000 prepared links under a spread over all of them.
+	// Misses: a cache of 10,000 prepared links under a spread over all of them. nginx and the bare
+	// server serve the same spread in the same rounds, alternating, so the ratios compare runs made
+	// in the same state of the machine (nginx has no cache to shrink: its map is the reference).
 	if err := small.up(); err != nil {
 		return err
 	}
 	missName := fmt.Sprintf("uniform, cache smaller than the %d links", c.links)
 	for round := 1; round <= c.rounds; round++ {
-		r, err := c.measure(small, uniform, "", true)
-		if err != nil {
-			return err
+		for _, t := range []*target{ng, bare, small} {
+			r, err := c.measure(t, uniform, "", true)
+			if err != nil {
+				return err
+			}
+			record(missName, t.name, round, r)
 		}
-		record(missName, small.name, round, r)
 	}
 	if err := stop(small); err != nil {
 		return err
 	}
 
-	// The same spread with ClickHouse merging its parts during the runs, on the load core: what the
-	// other runs keep out of the measurement (see quiet).
+	// The same spread with ClickHouse merging its parts during firstclaim's runs, on the load core:
+	// what the other runs keep out of the measurement (see quiet). nginx and the bare server, which
+	// write nothing to ClickHouse, alternate with it as everywhere else.
 	mergeName := fmt.Sprintf("uniform over %d links, ClickHouse merging during the run", c.links)
 	for round := 1; round <= c.rounds; round++ {
-		c.merging = true
-		r, err := c.measure(fc, uniform, "", true)
-		c.merging = false
-		if err != nil {
-			return err
+		for _, t := range all {
+			c.merging = t == fc
+			r, err := c.measure(t, uniform, "", true)
+			c.merging = false
+			if err != nil {
+				return err
+			}
+			record(mergeName, t.name, round, r)
 		}
-		record(mergeName, fc.name, round, r)
 	}
 
 	// Control: nginx on the uniform spread with ClickHouse's share of the load core taken. During
@@ -276,9 +283,6 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 	b.WriteString("| scenario | target | req/s | p50 µs | p99 µs | p99.9 µs | CPU s / 100k req | ClickHouse CPU s / 100k | peak RSS MiB | errors | vs nginx | vs bare |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range append(scenarios, scenario{name: coldName}) {
 		ngRPS, bareRPS := med(s.name, "nginx", result.rps), med(s.name, "bare fasthttp", result.rps)
-		if s.name == scenarios[3].name || s.name == scenarios[4].name { // misses, merges: compare with the uniform runs
-			ngRPS, bareRPS = med(scenarios[1].name, "nginx", result.rps), med(scenarios[1].name, "bare fasthttp", result.rps)
-		}
 		for _, t := range targets {
 			rps := med(s.name, t, result.rps)
 			if rps == 0 {
