@@ -35,7 +35,10 @@ import (
 // scheduler. The runtime polls the network only when its run queues are empty, so a connection
 // that keeps yielding would keep the queue full and the connections that are waiting for the
 // poller unserved: a connection yields at most yieldsPerPoll times between two reads, on any
-// connection, that waited for the poller (see pollRound).
+// connection, that waited for the poller (see pollRound). Only a server with one P yields, the
+// case measured (as the sink's worker pauses only then): with more, an idle P polls the network
+// anyway, and every yield would put the goroutine on the global run queue under the scheduler's
+// lock, which all cores share, and let another P take it.
 type directIO struct {
 	rc   syscall.RawConn
 	conn net.Conn // for the addresses in an error
@@ -48,6 +51,7 @@ type directIO struct {
 	rcall  int    // calls of rfunc in this Read: more than one means it waited for the poller
 	round  uint64 // pollRound when yields was last reset
 	yields int    // yields since then
+	oneP   bool   // GOMAXPROCS was 1 when the connection came: reads after a response yield
 
 	answered atomic.Bool // something was written since the last Read
 
@@ -83,7 +87,7 @@ func newDirectIO(c net.Conn) *directIO {
 	if err != nil {
 		return nil
 	}
-	d := &directIO{rc: rc, conn: c}
+	d := &directIO{rc: rc, conn: c, oneP: runtime.GOMAXPROCS(0) == 1}
 	d.rfunc, d.wfunc = d.read, d.write // made once: a method value per call would allocate
 	return d
 }
@@ -134,7 +138,7 @@ func (d *directIO) Read(p []byte) (int, error) {
 	}
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
-	if d.answered.Swap(false) {
+	if d.oneP && d.answered.Swap(false) {
 		if r := pollRound.Load(); r != d.round {
 			d.round, d.yields = r, 0
 		}

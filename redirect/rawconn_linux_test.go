@@ -7,15 +7,37 @@ import (
 	"time"
 )
 
-// After a response, a read first lets the runnable goroutines go, yieldsPerPoll times at most
-// until a read waits for the poller again, which renews the allowance.
+// With one P, after a response, a read first lets the runnable goroutines go, yieldsPerPoll times
+// at most until a read waits for the poller again, which renews the allowance. With more than one
+// P, reads do not yield.
 func TestDirectIOYieldsAfterAnswering(t *testing.T) {
 	var yields int
 	yield = func() { yields++; runtime.Gosched() }
-	t.Cleanup(func() { yield = runtime.Gosched })
-	server, client := acceptedPair(t)
+	procs := runtime.GOMAXPROCS(2)
+	t.Cleanup(func() { yield = runtime.Gosched; runtime.GOMAXPROCS(procs) })
 	req, resp := []byte("GET /r/l000001 HTTP/1.1\r\nHost: a\r\n\r\n"), []byte("HTTP/1.1 302 Found\r\n\r\n")
 	buf := make([]byte, 4096)
+
+	// A connection accepted with two Ps: an answer and the next request, read without a yield.
+	multi, mclient := acceptedPair(t)
+	if _, err := multi.Write(resp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(mclient, buf[:len(resp)]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mclient.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := multi.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if yields != 0 {
+		t.Fatalf("a read after a response yielded %d times with two Ps", yields)
+	}
+
+	runtime.GOMAXPROCS(1)
+	server, client := acceptedPair(t)
 
 	// waitForPoller reads a request that comes only after the read has started, so it waits.
 	waitForPoller := func() {
