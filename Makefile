@@ -22,10 +22,8 @@ bench-attribution: ## attribution of 1M orders against 10M clicks (bench/results
 bench-reports: ## report latency over 10M clicks (bench/results/DATE-reports.md)
 	bench/reports
 
-fuzz: ## run each fuzzer for a while
-	go test -run XXX -fuzz FuzzVerify -fuzztime 60s ./cookie/
-	go test -run XXX -fuzz FuzzLinkCode -fuzztime 60s ./redirect/
-	go test -run XXX -fuzz FuzzReadOrders -fuzztime 60s ./attribution/
+fuzz: ## run every fuzzer of the module for FUZZTIME (default 60s) each
+	scripts/fuzz
 
 clean:
 	rm -rf bin

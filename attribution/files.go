@@ -8,8 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,49 +24,76 @@ const (
 	FileOrders       = "orders"
 )
 
+// Tables lists the offline contract's tables, in the order ReadDir reads them.
+func Tables() []string { return []string{FileAccounts, FilePartners, FileAssociations, FileOrders} }
+
 var fileExts = []string{".csv", ".ndjson", ".jsonl"}
 
-// ReadDir reads the offline contract's files from dir. A missing file is empty; two files for the
-// same table, or a bad value anywhere, refuse the whole folder with the file, line and field.
-func ReadDir(dir string) (*Input, error) {
+// ReadDir reads the offline contract's files from the root of fsys (os.DirFS of a folder). A
+// missing file is empty; two files for the same table, or a bad value anywhere, refuse the whole
+// folder with the file, line and field.
+func ReadDir(fsys fs.FS) (*Input, error) {
 	in := &Input{}
-	for _, name := range []string{FileAccounts, FilePartners, FileAssociations, FileOrders} {
+	for _, table := range Tables() {
 		var found []string
 		for _, ext := range fileExts {
-			p := filepath.Join(dir, name+ext)
-			if _, err := os.Stat(p); err == nil {
-				found = append(found, p)
+			if _, err := fs.Stat(fsys, table+ext); err == nil {
+				found = append(found, table+ext)
 			}
 		}
 		if len(found) > 1 {
-			return nil, fmt.Errorf("%s: two files for %s (%s); keep one", dir, name, strings.Join(found, ", "))
+			return nil, fmt.Errorf("two files for %s (%s); keep one", table, strings.Join(found, ", "))
 		}
 		if len(found) == 0 {
 			continue
 		}
-		if err := readInto(in, name, found[0]); err != nil {
+		f, err := fsys.Open(found[0])
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", found[0], err)
+		}
+		err = ReadTable(in, table, found[0], f)
+		f.Close()
+		if err != nil {
 			return nil, err
 		}
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("cannot read input folder: %w", err)
 	}
 	return in, nil
 }
 
-func readInto(in *Input, table, path string) error {
+// ReadTable reads one file of the offline contract into in: the rows of table (accounts, partners,
+// associations or orders) from r, a CSV stream when name ends in .csv and NDJSON otherwise. name
+// is what errors call the file.
+func ReadTable(in *Input, table, name string, r io.Reader) error {
 	var err error
 	switch table {
 	case FileAccounts:
-		in.Accounts, err = ReadAccounts(path)
+		in.Accounts, err = readTable(name, r, parseAccount, func(a *Account) (string, string) { return "account_id", a.ID })
 	case FilePartners:
-		in.Partners, err = ReadPartners(path)
+		in.Partners, err = readTable(name, r, parsePartner, func(p *Partner) (string, string) { return "partner_id", p.ID + " " + p.Month })
 	case FileAssociations:
-		in.Associations, err = ReadAssociations(path)
+		in.Associations, err = readTable(name, r, parseAssociation, nil)
 	case FileOrders:
-		in.Orders, err = ReadOrders(path)
+		in.Orders, err = readTable(name, r, parseOrder, func(o *Order) (string, string) { return "order_id", o.ID })
+	default:
+		err = fmt.Errorf("cannot read %q: want one of %s", table, strings.Join(Tables(), ", "))
 	}
 	return err
+}
+
+// readTable parses every record of a file; key, when not nil, names a field that must not repeat.
+func readTable[T any](name string, r io.Reader, parse func(*row) (T, error), key func(*T) (field, value string)) ([]T, error) {
+	var out []T
+	seen := unique{}
+	err := readRows(name, r, func(r *row) error {
+		v, err := parse(r)
+		if err == nil && key != nil {
+			field, k := key(&v)
+			err = seen.add(r, field, k)
+		}
+		out = append(out, v)
+		return err
+	})
+	return out, err
 }
 
 // row is one record of a file: its values by field name, and where it came from.
@@ -161,18 +187,8 @@ func (r *row) amount(field, currency string, required bool) (int64, error) {
 	return a, nil
 }
 
-// readRows calls f for every record of a CSV or NDJSON file.
-func readRows(path string, f func(*row) error) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	defer file.Close()
-	return ReadRows(path, file, f)
-}
-
-// ReadRows calls f for every record of a CSV (name ends in .csv) or NDJSON stream.
-func ReadRows(name string, r io.Reader, f func(*row) error) error {
+// readRows calls f for every record of a CSV (name ends in .csv) or NDJSON stream.
+func readRows(name string, r io.Reader, f func(*row) error) error {
 	if strings.HasSuffix(name, ".csv") {
 		cr := csv.NewReader(bufio.NewReaderSize(r, 1<<20))
 		cr.FieldsPerRecord = -1
@@ -193,14 +209,16 @@ func ReadRows(name string, r io.Reader, f func(*row) error) error {
 			if err == io.EOF {
 				return nil
 			}
-			line, _ := cr.FieldPos(0)
 			if err != nil {
+				// FieldPos is only for a record read whole: a parse error carries its own line.
+				line := 0
 				var pe *csv.ParseError
 				if errors.As(err, &pe) {
 					line = pe.Line
 				}
 				return &FieldError{File: name, Line: line, Err: err}
 			}
+			line, _ := cr.FieldPos(0)
 			if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 				continue
 			}
@@ -263,21 +281,6 @@ func (u unique) add(r *row, field, key string) error {
 	return nil
 }
 
-// ReadAccounts reads an accounts file.
-func ReadAccounts(path string) ([]Account, error) {
-	var out []Account
-	seen := unique{}
-	err := readRows(path, func(r *row) error {
-		a, err := parseAccount(r)
-		if err == nil {
-			err = seen.add(r, "account_id", a.ID)
-		}
-		out = append(out, a)
-		return err
-	})
-	return out, err
-}
-
 func parseAccount(r *row) (a Account, err error) {
 	if a.ID, err = r.str("account_id", true); err != nil {
 		return
@@ -296,21 +299,6 @@ func parseAccount(r *row) (a Account, err error) {
 	}
 	a.SalesBound, err = r.bool("sales_bound")
 	return
-}
-
-// ReadPartners reads a partners file.
-func ReadPartners(path string) ([]Partner, error) {
-	var out []Partner
-	seen := unique{}
-	err := readRows(path, func(r *row) error {
-		p, err := parsePartner(r)
-		if err == nil {
-			err = seen.add(r, "partner_id", p.ID+" "+p.Month)
-		}
-		out = append(out, p)
-		return err
-	})
-	return out, err
 }
 
 func parsePartner(r *row) (p Partner, err error) {
@@ -346,17 +334,6 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// ReadAssociations reads an associations file.
-func ReadAssociations(path string) ([]Association, error) {
-	var out []Association
-	err := readRows(path, func(r *row) error {
-		a, err := parseAssociation(r)
-		out = append(out, a)
-		return err
-	})
-	return out, err
-}
-
 func parseAssociation(r *row) (a Association, err error) {
 	if a.TS, err = r.time("ts", true); err != nil {
 		return
@@ -388,21 +365,6 @@ func parseAssociation(r *row) (a Association, err error) {
 	return
 }
 
-// ReadOrders reads an orders file.
-func ReadOrders(path string) ([]Order, error) {
-	var out []Order
-	seen := unique{}
-	err := readRows(path, func(r *row) error {
-		o, err := parseOrder(r)
-		if err == nil {
-			err = seen.add(r, "order_id", o.ID)
-		}
-		out = append(out, o)
-		return err
-	})
-	return out, err
-}
-
 func parseOrder(r *row) (o Order, err error) {
 	if o.ID, err = r.str("order_id", true); err != nil {
 		return
@@ -416,7 +378,7 @@ func parseOrder(r *row) (o Order, err error) {
 	if o.Product, err = r.str("product", true); err != nil {
 		return
 	}
-	if o.Category, err = r.oneOf("category", true, Categories...); err != nil {
+	if o.Category, err = r.oneOf("category", true, Categories()...); err != nil {
 		return
 	}
 	if o.Billing, err = r.oneOf("billing", true, "prepaid", "payg"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/firstclaim/firstclaim/attribution"
 )
@@ -34,7 +35,7 @@ func TestBadFilesRefusedWithFileLineField(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			in, err := attribution.ReadDir(dir)
+			in, err := attribution.ReadDir(os.DirFS(dir))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tc.want)
 			}
@@ -47,7 +48,7 @@ func TestBadFilesRefusedWithFileLineField(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "orders.csv"), []byte(orderHead), 0o644)
 	os.WriteFile(filepath.Join(dir, "orders.ndjson"), nil, 0o644)
-	if _, err := attribution.ReadDir(dir); err == nil || !strings.Contains(err.Error(), "two files for orders") {
+	if _, err := attribution.ReadDir(os.DirFS(dir)); err == nil || !strings.Contains(err.Error(), "two files for orders") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -57,12 +58,12 @@ func TestFilesColumnsInAnyOrder(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "accounts.csv"), []byte("note,type,sales_bound,account_id\nhello,reseller,true,a1\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "partners.ndjson"), []byte(`{"partner_id": "p1", "level": 3, "excluded": true, "x": [1]}`+"\n"), 0o644)
-	_, err := attribution.ReadDir(dir)
+	_, err := attribution.ReadDir(os.DirFS(dir))
 	if err == nil || !strings.Contains(err.Error(), "partners.ndjson:1: x: want a string, number or boolean") {
 		t.Fatalf("err = %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "partners.ndjson"), []byte(`{"partner_id": "p1", "level": 3, "excluded": true}`+"\n"), 0o644)
-	in, err := attribution.ReadDir(dir)
+	in, err := attribution.ReadDir(os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +79,11 @@ func FuzzReadOrders(f *testing.F) {
 	f.Add("order_id,account_id,ts,product,category,billing,kind,currency,amount,voucher,refund,refunded_at\no1,a1,2026-03-02T00:00:00Z,ecs,compute,prepaid,new,CNY,10.00,0,0,\n")
 	f.Add(`{"order_id": "o1", "amount": "1e9"}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		dir := t.TempDir()
-		for _, name := range []string{"orders.csv", "associations.ndjson"} {
-			os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+		files := fstest.MapFS{}
+		for _, name := range []string{"orders.csv", "associations.ndjson", "accounts.csv", "partners.ndjson"} {
+			files[name] = &fstest.MapFile{Data: []byte(body)}
 		}
-		in, err := attribution.ReadDir(dir)
+		in, err := attribution.ReadDir(files)
 		if err != nil {
 			return
 		}

@@ -42,11 +42,8 @@ func TestGoldenCases(t *testing.T) {
 			if !strings.HasPrefix(spec.Rule, "R") {
 				t.Fatalf("case.json must name the rule of RULES.md it checks, got %q", spec.Rule)
 			}
-			progFile := filepath.Join(dir, "programs.json")
-			if _, err := os.Stat(progFile); err != nil {
-				progFile = ""
-			}
-			progs, err := attribution.LoadPrograms(progFile)
+			progData, _ := os.ReadFile(filepath.Join(dir, "programs.json")) // none: the presets alone
+			progs, err := attribution.ParsePrograms("programs.json", progData)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +52,7 @@ func TestGoldenCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := attribution.ReadDir(dir)
+			in, err := attribution.ReadDir(os.DirFS(dir))
 			if err != nil {
 				t.Fatal(err)
 			}

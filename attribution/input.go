@@ -1,6 +1,9 @@
 package attribution
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"time"
 )
 
@@ -69,4 +72,13 @@ type Input struct {
 	Partners     []Partner
 	Associations []Association
 	Orders       []Order
+}
+
+// AssociationID names an imported association by its fields, so that the same row imported twice
+// is one association.
+func AssociationID(a *Association) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d", a.Program, a.AccountID, a.PartnerID, a.ClickID, a.Kind,
+		a.TS.UnixNano(), a.ClaimedAt.Unix())
+	return "imp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

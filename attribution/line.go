@@ -110,7 +110,9 @@ func (l Line) MarshalJSON() ([]byte, error) {
 }
 
 // CSVHeader and CSVRecord write lines as CSV with the same fields.
-var CSVHeader = []string{"program", "partner_id", "line", "ref", "account_id", "status", "reason", "base", "rate", "commission", "currency", "payable_on"}
+func CSVHeader() []string {
+	return []string{"program", "partner_id", "line", "ref", "account_id", "status", "reason", "base", "rate", "commission", "currency", "payable_on"}
+}
 
 // CSVRecord is the line's CSV row, in CSVHeader's order.
 func (l *Line) CSVRecord() []string {

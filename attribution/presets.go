@@ -210,8 +210,8 @@ func (r *Rules) validate(program string) error {
 		}
 	}
 	for _, c := range append(slices.Clone(r.ExcludedCategories), r.creditCategories()...) {
-		if !slices.Contains(Categories, c) {
-			return bad("categories", fmt.Errorf("%q is not a category (%v)", c, Categories))
+		if !slices.Contains(Categories(), c) {
+			return bad("categories", fmt.Errorf("%q is not a category (%v)", c, Categories()))
 		}
 	}
 	for field, v := range map[string]string{"min_base": r.MinBase, "lead_amount": r.LeadAmount, "customer_cap": r.CustomerCap} {
@@ -282,7 +282,9 @@ func (r *Rules) creditCategories() []string {
 	return r.Credit.QualifyingCategories
 }
 
-// Categories are the product categories of RULES.md R6b.
-var Categories = []string{"compute", "storage", "cdn", "networking", "database", "security", "analytics", "domains", "marketplace", "other"}
+// Categories returns the product categories (docs/rules.md, "Products and categories").
+func Categories() []string {
+	return []string{"compute", "storage", "cdn", "networking", "database", "security", "analytics", "domains", "marketplace", "other"}
+}
 
 var orderKinds = []string{"new", "upgrade", "renewal", "auto_renewal"}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -64,20 +63,17 @@ func PresetNames() []string {
 	return names
 }
 
-// LoadPrograms returns the built-in presets plus the programs in path (a JSON array; empty path:
-// the presets alone). A program names its preset and overrides any field of it:
+// ParsePrograms returns the built-in presets plus the programs of a programs file (a JSON array;
+// empty data: the presets alone); name is what errors call the file. A program names its preset
+// and overrides any field of it:
 //
 //	[{"name": "acme", "preset": "affiliate", "window_days": 20, "fallback_url": "https://acme.example/"}]
 //
 // A program named like a preset replaces that preset.
-func LoadPrograms(path string) (map[string]Program, error) {
+func ParsePrograms(path string, data []byte) (map[string]Program, error) {
 	progs := Presets()
-	if path == "" {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return progs, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read programs: %w", err)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {

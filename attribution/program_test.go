@@ -1,8 +1,6 @@
 package attribution
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +40,8 @@ func TestPresets(t *testing.T) {
 	}
 }
 
-func TestLoadPrograms(t *testing.T) {
-	dir := t.TempDir()
-	write := func(s string) string {
-		p := filepath.Join(dir, "programs.json")
-		os.WriteFile(p, []byte(s), 0o644)
-		return p
-	}
-	progs, err := LoadPrograms(write(`[{"name":"acme","preset":"affiliate","window_days":20,"click_param":"ref","network_params":["irclickid"],"rules":{"order_rate":"0.05"}}]`))
+func TestParsePrograms(t *testing.T) {
+	progs, err := ParsePrograms("programs.json", []byte(`[{"name":"acme","preset":"affiliate","window_days":20,"click_param":"ref","network_params":["irclickid"],"rules":{"order_rate":"0.05"}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +62,7 @@ func TestLoadPrograms(t *testing.T) {
 		{`[{"name":"x","preset":"affiliate","rules":{"order_rate":"lots"}}]`, "rules.order_rate"},
 		{`[{"name":"x","preset":"affiliate"},{"name":"x","preset":"affiliate"}]`, "defined twice"},
 	} {
-		_, err := LoadPrograms(write(tc.file))
+		_, err := ParsePrograms("programs.json", []byte(tc.file))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.file, err, tc.want)
 		}

@@ -2,15 +2,16 @@ package enrich
 
 import (
 	"hash/maphash"
+	"slices"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/x-way/crawlerdetect"
 )
 
-// DefaultHumanAgents are user-agent prefixes that the crawler list names but that a person at a
-// terminal uses to try a link: a GET from them counts as a navigation (see the README).
-var DefaultHumanAgents = []string{"curl/"}
+// DefaultHumanAgents returns the user-agent prefixes that the crawler list names but that a person
+// at a terminal uses to try a link: a GET from them counts as a navigation (see the README).
+func DefaultHumanAgents() []string { return []string{"curl/"} }
 
 // Bots tells crawlers and link-preview agents (Slackbot, facebookexternalhit, Twitterbot and
 // about 1,500 more, from the maintained Crawler-Detect list) from browsers. The list is a large
@@ -30,10 +31,10 @@ func NewBots(cacheSize int, humanAgents []string) *Bots {
 		cacheSize = 16384
 	}
 	if humanAgents == nil {
-		humanAgents = DefaultHumanAgents
+		humanAgents = DefaultHumanAgents()
 	}
 	c, _ := lru.New[uint64, bool](cacheSize)
-	return &Bots{detect: crawlerdetect.New(), human: humanAgents, seed: maphash.MakeSeed(), cache: c}
+	return &Bots{detect: crawlerdetect.New(), human: slices.Clone(humanAgents), seed: maphash.MakeSeed(), cache: c}
 }
 
 // IsBot reports whether ua is a crawler or link-preview agent. An empty agent is a bot: every

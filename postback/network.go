@@ -49,8 +49,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Placeholders a template may use.
-var Placeholders = []string{"click_id", "network_click_id", "order_id", "ref", "line", "partner_id", "program",
+// Placeholders lists the names a template may use in braces.
+func Placeholders() []string { return slices.Clone(placeholders) }
+
+var placeholders = []string{"click_id", "network_click_id", "order_id", "ref", "line", "partner_id", "program",
 	"account_id", "base", "commission", "currency", "status", "reason", "payable_on"}
 
 var placeholder = regexp.MustCompile(`\{([a-z_]*)\}`)
@@ -88,8 +90,8 @@ func (n *Network) check() error {
 		return fmt.Errorf("%s: programs: name the programs whose lines go to this network", n.Name)
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(n.URL, -1) {
-		if !slices.Contains(Placeholders, m[1]) {
-			return fmt.Errorf("%s: url: unknown placeholder {%s} (placeholders: %s)", n.Name, m[1], strings.Join(Placeholders, ", "))
+		if !slices.Contains(placeholders, m[1]) {
+			return fmt.Errorf("%s: url: unknown placeholder {%s} (placeholders: %s)", n.Name, m[1], strings.Join(placeholders, ", "))
 		}
 	}
 	probe := placeholder.ReplaceAllString(n.URL, "x")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -12,31 +11,35 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/firstclaim/firstclaim/attribution"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
-//go:embed sql/*.sql
-var sqlFiles embed.FS
+// Store keeps every postback attempt and says which lines a network has settled. The ClickHouse
+// adapter is the product's (the postbacks table).
+type Store interface {
+	// Settled returns the lines and statuses a network has acknowledged: those are never sent again.
+	Settled(ctx context.Context, network string) (map[Key]bool, error)
+	SaveAttempts(ctx context.Context, attempts []Attempt) error
+}
 
-// SQL returns the embedded query sql/NAME.sql.
-func SQL(name string) string {
-	b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimSuffix(strings.TrimSpace(string(b)), ";")
+// Key is a line in one status: what a network is told once.
+type Key struct{ Program, Line, Ref, Status string }
+
+// Attempt is one request to a network and what came back.
+type Attempt struct {
+	Network, Program, Line, Ref, Status, URL, Error string
+	N                                               uint16 // 1 for the first attempt
+	TS                                              time.Time
+	HTTPStatus                                      uint16 // 0 when no answer came
+	OK                                              bool
 }
 
 // Sender sends postbacks and records every attempt.
 type Sender struct {
-	Conn       driver.Conn
+	Store      Store
 	Client     *http.Client // default: a client without redirects
 	Workers    int          // requests in flight per network; default 4
 	MinBackoff time.Duration
@@ -51,17 +54,6 @@ type Result struct {
 	Due, Sent, Failed, Known int // Known: already acknowledged in an earlier run
 	Attempts                 int
 }
-
-// attempt is one row of the postbacks table.
-type attempt struct {
-	network, program, line, ref, status, url, err string
-	n                                             uint16
-	ts                                            time.Time
-	httpStatus                                    uint16
-	ok                                            bool
-}
-
-type key struct{ program, line, ref, status string }
 
 // Send reports lines to each network that wants them, once per line and status. It stops sending
 // when ctx ends (lines left are sent by the next run) and records every attempt it made.
@@ -98,27 +90,17 @@ func (s *Sender) Send(ctx context.Context, nets []Network, lines []attribution.L
 
 func (s *Sender) sendNetwork(ctx context.Context, n *Network, lines []attribution.Line) (Result, error) {
 	res := Result{Network: n.Name}
-	sent := map[key]bool{}
-	rows, err := s.Conn.Query(ctx, SQL("sent"), n.Name)
+	sent, err := s.Store.Settled(ctx, n.Name)
 	if err != nil {
 		return res, fmt.Errorf("cannot read the postbacks sent to %s: %w", n.Name, err)
 	}
-	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.program, &k.line, &k.ref, &k.status); err != nil {
-			rows.Close()
-			return res, err
-		}
-		sent[k] = true
-	}
-	rows.Close()
 	var due []*attribution.Line
 	for i := range lines {
 		l := &lines[i]
 		if !n.Wants(l) {
 			continue
 		}
-		if sent[key{l.Program, l.Line, l.Ref, l.Status}] {
+		if sent[Key{l.Program, l.Line, l.Ref, l.Status}] {
 			res.Known++
 			continue
 		}
@@ -129,8 +111,8 @@ func (s *Sender) sendNetwork(ctx context.Context, n *Network, lines []attributio
 		return res, nil
 	}
 	var mu sync.Mutex
-	var attempts []attempt
-	record := func(a attempt) {
+	var attempts []Attempt
+	record := func(a Attempt) {
 		mu.Lock()
 		attempts = append(attempts, a)
 		mu.Unlock()
@@ -167,14 +149,14 @@ feed:
 	// Recorded with a context of its own: a run that ran out of time still keeps what it did.
 	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.save(rctx, attempts); err != nil {
-		return res, err
+	if err := s.Store.SaveAttempts(rctx, attempts); err != nil {
+		return res, fmt.Errorf("cannot record %d postback attempts: %w", len(attempts), err)
 	}
 	return res, nil
 }
 
 // deliver sends one line, retrying what a retry can fix, and says whether the network took it.
-func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, record func(attempt)) bool {
+func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, record func(Attempt)) bool {
 	target := n.Fill(l)
 	sig := ""
 	if n.Secret != "" {
@@ -192,7 +174,7 @@ func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, r
 	}
 	backoff := s.MinBackoff
 	for try := 1; try <= n.MaxAttempts; try++ {
-		a := attempt{network: n.Name, program: l.Program, line: l.Line, ref: l.Ref, status: l.Status, url: target, n: uint16(try), ts: s.Now()}
+		a := Attempt{Network: n.Name, Program: l.Program, Line: l.Line, Ref: l.Ref, Status: l.Status, URL: target, N: uint16(try), TS: s.Now()}
 		actx, cancel := context.WithTimeout(ctx, n.Timeout.Duration)
 		req, _ := http.NewRequestWithContext(actx, n.Method, target, nil)
 		req.Header.Set("User-Agent", "firstclaim-postback/1")
@@ -202,32 +184,32 @@ func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, r
 		resp, err := s.Client.Do(req)
 		retry := true
 		if err != nil {
-			a.err = err.Error()
+			a.Error = err.Error()
 		} else {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			a.httpStatus = uint16(resp.StatusCode)
+			a.HTTPStatus = uint16(resp.StatusCode)
 			switch {
 			case resp.StatusCode >= 200 && resp.StatusCode < 300:
-				a.ok = true
+				a.OK = true
 			case resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500:
-				a.err = resp.Status
+				a.Error = resp.Status
 			default:
-				a.err = resp.Status // the network refuses this postback: sending it again will not help
+				a.Error = resp.Status // the network refuses this postback: sending it again will not help
 				retry = false
 			}
 		}
 		cancel()
 		record(a)
-		if a.ok {
+		if a.OK {
 			return true
 		}
 		if !retry || try == n.MaxAttempts {
-			s.Log.Warn("postback refused", "network", n.Name, "line", l.Line, "ref", l.Ref, "status", l.Status, "attempts", try, "last", a.err)
+			s.Log.Warn("postback refused", "network", n.Name, "line", l.Line, "ref", l.Ref, "status", l.Status, "attempts", try, "last", a.Error)
 			return false
 		}
 		// Full jitter, capped: many lines failing at once do not come back in lockstep.
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := rand.N(backoff + 1)
 		backoff = min(2*backoff, s.MaxBackoff)
 		select {
 		case <-time.After(wait):
@@ -238,23 +220,6 @@ func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, r
 	return false
 }
 
-func (s *Sender) save(ctx context.Context, attempts []attempt) error {
-	err := sink.Insert(ctx, s.Conn, "INSERT INTO postbacks (network, program, line, ref, status, url, attempt, ts, http_status, error, ok)",
-		len(attempts), func(bt driver.Batch, i int) error {
-			a := &attempts[i]
-			ok := uint8(0)
-			if a.ok {
-				ok = 1
-			}
-			return bt.Append(a.network, a.program, a.line, a.ref, a.status, a.url, a.n, a.ts.UTC().Truncate(time.Second),
-				a.httpStatus, a.err, ok)
-		})
-	if err != nil {
-		return fmt.Errorf("cannot record %d postback attempts: %w", len(attempts), err)
-	}
-	return nil
-}
-
 // ExportRow is one partner's month for a network.
 type ExportRow struct {
 	PartnerID, Currency string
@@ -262,25 +227,22 @@ type ExportRow struct {
 	Amount, Commission  int64
 }
 
+// StatementStore sums the current commission lines of some programs whose events fall in
+// [from, to), per partner and currency.
+type StatementStore interface {
+	Statement(ctx context.Context, programs []string, from, to time.Time) ([]ExportRow, error)
+}
+
 // Export returns a network's monthly statement: per partner, the effective commissionable order
 // amount and the leads of month (YYYY-MM), from the current commission lines.
-func Export(ctx context.Context, conn driver.Conn, n *Network, month string) ([]ExportRow, error) {
+func Export(ctx context.Context, store StatementStore, n *Network, month string) ([]ExportRow, error) {
 	start, err := time.Parse("2006-01", month)
 	if err != nil {
 		return nil, fmt.Errorf("month %q: want YYYY-MM", month)
 	}
-	rows, err := conn.Query(ctx, SQL("export"), n.Programs, start, start.AddDate(0, 1, 0))
+	rows, err := store.Statement(ctx, n.Programs, start, start.AddDate(0, 1, 0))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the month's lines: %w", err)
 	}
-	defer rows.Close()
-	var out []ExportRow
-	for rows.Next() {
-		var r ExportRow
-		if err := rows.Scan(&r.PartnerID, &r.Currency, &r.Orders, &r.Amount, &r.Leads, &r.Commission); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return rows, nil
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/postback"
 )
 
@@ -54,13 +54,13 @@ func line(ref, status string) attribution.Line {
 }
 
 func TestTemplatesFilledEscapedAndSigned(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	net := &network{answer: func(int, *http.Request) int { return 200 }}
 	srv := httptest.NewServer(net)
 	defer srv.Close()
 	nets := networks(t, `[{"name": "admitad", "programs": ["affiliate"], "secret": "network-secret-0123456789",
 		"url": "`+srv.URL+`/pb?uid={network_click_id}&order={order_id}&amount={base}&payout={commission}&cur={currency}&st={status}&p={partner_id}&c={click_id}"}]`)
-	res, err := (&postback.Sender{Conn: conn}).Send(context.Background(), nets, []attribution.Line{line("o 1/2", "pending")})
+	res, err := (&postback.Sender{Store: db}).Send(context.Background(), nets, []attribution.Line{line("o 1/2", "pending")})
 	if err != nil || res[0].Sent != 1 || net.count() != 1 {
 		t.Fatalf("%+v %v hits %d", res, err, net.count())
 	}
@@ -80,7 +80,7 @@ func TestTemplatesFilledEscapedAndSigned(t *testing.T) {
 	// Signed in a parameter instead, for networks that want that.
 	nets = networks(t, `[{"name": "rakuten", "programs": ["affiliate"], "secret": "network-secret-0123456789", "sign_param": "sig",
 		"url": "`+srv.URL+`/p?id={network_click_id}"}]`)
-	(&postback.Sender{Conn: conn}).Send(context.Background(), nets, []attribution.Line{line("o2", "pending")})
+	(&postback.Sender{Store: db}).Send(context.Background(), nets, []attribution.Line{line("o2", "pending")})
 	r = net.hits[1]
 	sig := r.URL.Query().Get("sig")
 	unsigned := strings.TrimSuffix(r.URL.RequestURI(), "&sig="+sig)
@@ -92,7 +92,7 @@ func TestTemplatesFilledEscapedAndSigned(t *testing.T) {
 }
 
 func TestRetriesOnlyWhatARetryCanFixAndRecordsEveryAttempt(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	var slowOnce sync.Once
 	net := &network{answer: func(n int, r *http.Request) int {
 		switch r.URL.Query().Get("ref") {
@@ -115,7 +115,7 @@ func TestRetriesOnlyWhatARetryCanFixAndRecordsEveryAttempt(t *testing.T) {
 	defer srv.Close()
 	nets := networks(t, `[{"name": "net", "programs": ["affiliate"], "timeout": "300ms", "max_attempts": 4,
 		"url": "`+srv.URL+`/pb?ref={ref}&st={status}"}]`)
-	s := &postback.Sender{Conn: conn, Workers: 1, MinBackoff: 10 * time.Millisecond}
+	s := &postback.Sender{Store: db, Workers: 1, MinBackoff: 10 * time.Millisecond}
 	res, err := s.Send(context.Background(), nets, []attribution.Line{line("flaky", "approved"), line("refused", "approved")})
 	if err != nil {
 		t.Fatal(err)
@@ -130,19 +130,19 @@ func TestRetriesOnlyWhatARetryCanFixAndRecordsEveryAttempt(t *testing.T) {
 		"SELECT countIf(error LIKE '%deadline%' OR error LIKE '%Timeout%') FROM postbacks":     1,
 		"SELECT countIf(http_status = 503) FROM postbacks WHERE ref = 'flaky' AND attempt = 1": 1,
 	} {
-		if got := chtest.Count(t, conn, q); got != want {
+		if got := chtest.Count(t, db, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
 	}
 }
 
 func TestEachLineAndStatusSentOnce(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	net := &network{answer: func(int, *http.Request) int { return 204 }}
 	srv := httptest.NewServer(net)
 	defer srv.Close()
 	nets := networks(t, `[{"name": "net", "programs": ["affiliate"], "url": "`+srv.URL+`/pb?ref={ref}&st={status}"}]`)
-	s := &postback.Sender{Conn: conn}
+	s := &postback.Sender{Store: db}
 	lines := []attribution.Line{line("a", "pending"), line("b", "pending"), line("c", "rejected")}
 	noNetwork := line("d", "pending")
 	noNetwork.NetworkClickID = "" // not from this network: nothing to report
@@ -170,7 +170,7 @@ func TestEachLineAndStatusSentOnce(t *testing.T) {
 
 // A network that hangs costs the job its postback budget, no more; what was not sent goes next run.
 func TestSlowNetworkBoundedByTheBudget(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	release := make(chan struct{})
 	net := &network{answer: func(int, *http.Request) int { <-release; return 200 }}
 	srv := httptest.NewServer(net)
@@ -185,13 +185,13 @@ func TestSlowNetworkBoundedByTheBudget(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	var res []postback.Result
-	go func() { res, _ = (&postback.Sender{Conn: conn}).Send(ctx, nets, lines); close(done) }()
+	go func() { res, _ = (&postback.Sender{Store: db}).Send(ctx, nets, lines); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("a hanging network held the job beyond its budget")
 	}
-	if res[0].Sent != 0 || chtest.Count(t, conn, "SELECT count() FROM postbacks WHERE ok = 0") == 0 {
+	if res[0].Sent != 0 || chtest.Count(t, db, "SELECT count() FROM postbacks WHERE ok = 0") == 0 {
 		t.Fatalf("result %+v; the cut attempts must be recorded", res[0])
 	}
 }
@@ -216,7 +216,7 @@ func TestNetworksFileRefusesMistakes(t *testing.T) {
 }
 
 func TestMonthlyExport(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	at := func(d int) time.Time { return time.Date(2026, 10, d, 12, 0, 0, 0, time.UTC) }
 	lines := []attribution.Line{
 		{Program: "affiliate", PartnerID: "pa", Line: "order", Ref: "o1", Status: "approved", Currency: "USD", Base: 10000, TS: at(3)},
@@ -227,11 +227,11 @@ func TestMonthlyExport(t *testing.T) {
 		{Program: "affiliate", PartnerID: "pb", Line: "order", Ref: "o4", Status: "approved", Currency: "USD", Base: 5000, TS: at(6).AddDate(0, 1, 0)}, // November
 		{Program: "ambassador-2025", PartnerID: "pa", Line: "order", Ref: "o5", Status: "approved", Currency: "CNY", Base: 9999, TS: at(7)},
 	}
-	if err := attribution.SaveLines(context.Background(), conn, lines, at(31), at(31)); err != nil {
+	if err := db.SaveLines(context.Background(), lines, at(31), at(31)); err != nil {
 		t.Fatal(err)
 	}
 	nets := networks(t, `[{"name": "admitad", "programs": ["affiliate"], "url": "https://n.example/?x={ref}"}]`)
-	rows, err := postback.Export(context.Background(), conn, &nets[0], "2026-10")
+	rows, err := postback.Export(context.Background(), db, &nets[0], "2026-10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestMonthlyExport(t *testing.T) {
 	if len(rows) != len(want) || rows[0] != want[0] || rows[1] != want[1] {
 		t.Fatalf("export %+v, want %+v", rows, want)
 	}
-	if _, err := postback.Export(context.Background(), conn, &nets[0], "October"); err == nil {
+	if _, err := postback.Export(context.Background(), db, &nets[0], "October"); err == nil {
 		t.Fatal("a bad month was accepted")
 	}
 }

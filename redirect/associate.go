@@ -97,7 +97,7 @@ func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	only := string(args.Peek("program"))
-	progs := s.links.Programs()
+	progs := s.links.programs
 	names := make([]string, 0, len(progs))
 	for n := range progs {
 		if only == "" || n == only {
@@ -235,7 +235,7 @@ func (s *Server) assocAPI(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	p, ok := s.links.Programs()[req.Program]
+	p, ok := s.links.programs[req.Program]
 	if !ok {
 		fail(fasthttp.StatusBadRequest, "bad_request", fmt.Sprintf("program %q is not configured", req.Program))
 		return

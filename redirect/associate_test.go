@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/valyala/fasthttp"
 	"io"
 	"net/http"
 	"net/url"
@@ -174,4 +175,79 @@ func metricsText(set interface{ WritePrometheus(io.Writer) }) string {
 	var b bytes.Buffer
 	set.WritePrometheus(&b)
 	return b.String()
+}
+
+// FuzzAssocPixel sends the association pixel any query, with and without a live claim: it never
+// fails to answer the GIF, and it records an association only for a query whose signature covers
+// the account, kind and time it carries.
+func FuzzAssocPixel(f *testing.F) {
+	h := newHarness(f, func(o *Options) { o.Associations = AssociationOptions{PixelSecret: pixelSecret} })
+	now := h.clock.now()
+	claim := func() string {
+		ctx := request("GET", "/r/a1", nil)
+		h.srv.Handler(ctx)
+		return cookieValue(string(ctx.Response.Header.Peek("Set-Cookie")))
+	}()
+	sec := strconv.FormatInt(now.Unix(), 10)
+	f.Add("acct-1", "register", sec, PixelSignature(pixelSecret, "acct-1", "register", sec), "", true)
+	f.Add("acct-1", "login", sec, "00", "affiliate", true)
+	f.Add("a%00b", "register", "-1", "zz", "&account=x&account=y", false)
+	f.Fuzz(func(t *testing.T, account, kind, ts, sig, extra string, withClaim bool) {
+		h.rec.mu.Lock()
+		h.rec.assocs = nil
+		h.rec.mu.Unlock()
+		q := url.Values{"account": {account}, "kind": {kind}, "ts": {ts}, "sig": {sig}}
+		headers := map[string]string{}
+		if withClaim {
+			headers["Cookie"] = claim
+		}
+		ctx := request("GET", "/px/assoc.gif?"+q.Encode()+rawQuery(extra), headers)
+		h.srv.Handler(ctx) // must not panic
+		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.ContentType()) != "image/gif" {
+			t.Fatalf("answered %d %s", ctx.Response.StatusCode(), ctx.Response.Header.ContentType())
+		}
+		args := ctx.QueryArgs()
+		got := h.assocCount()
+		if got == 0 {
+			return
+		}
+		a, k, s := string(args.Peek("account")), string(args.Peek("kind")), string(args.Peek("ts"))
+		if got != 1 || !withClaim || string(args.Peek("sig")) != PixelSignature(pixelSecret, a, k, s) {
+			t.Fatalf("recorded %d associations for account %q kind %q ts %q sig %q", got, a, k, s, args.Peek("sig"))
+		}
+		h.rec.mu.Lock()
+		rec := h.rec.assocs[0]
+		h.rec.mu.Unlock()
+		if rec.AccountID != a || rec.Kind != k || rec.PartnerID != "partner-a" {
+			t.Fatalf("recorded %+v for account %q kind %q", rec, a, k)
+		}
+	})
+}
+
+// rawQuery keeps the query syntax of s ('&', '=', '%') and escapes what no request line may hold
+// (controls, spaces, '#', bytes past ASCII), as a client would.
+func rawQuery(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// request is a fasthttp request context for the handler, as the server would pass it.
+func request(method, uri string, headers map[string]string) *fasthttp.RequestCtx {
+	ctx := &fasthttp.RequestCtx{}
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.Header.SetRequestURI(uri)
+	req.Header.Set("User-Agent", browserUA)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	ctx.Init(&req, &netAddr, nil)
+	return ctx
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/cookie"
 	"github.com/firstclaim/firstclaim/enrich"
 )
@@ -93,12 +94,12 @@ fb,https://shop.example.com/fb,partner-a,with-fallback,,disabled,
 net,https://shop.example.com/n,partner-n,networked,,,
 `
 
-func testPrograms() []Program {
-	return []Program{
-		{Name: "affiliate", Window: 15 * 24 * time.Hour, ClickParam: "click_id"},
-		{Name: "ambassador-2025", Window: 30 * 24 * time.Hour, ClickParam: "ref_click"},
-		{Name: "with-fallback", Window: 30 * 24 * time.Hour, ClickParam: "click_id", FallbackURL: "https://shop.example.com/sorry"},
-		{Name: "networked", Window: 30 * 24 * time.Hour, ClickParam: "click_id", NetworkParams: []string{"irclickid", "admitad_uid"}},
+func testPrograms() []attribution.Program {
+	return []attribution.Program{
+		{Name: "affiliate", WindowDays: 15, ClickParam: "click_id"},
+		{Name: "ambassador-2025", WindowDays: 30, ClickParam: "ref_click"},
+		{Name: "with-fallback", WindowDays: 30, ClickParam: "click_id", FallbackURL: "https://shop.example.com/sorry"},
+		{Name: "networked", WindowDays: 30, ClickParam: "click_id", NetworkParams: []string{"irclickid", "admitad_uid"}},
 	}
 }
 

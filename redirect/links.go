@@ -75,8 +75,9 @@ func (e *LoadError) Unwrap() error { return e.Err }
 
 // ReadLinks reads a links file: CSV with a header (code,url,partner,program,campaign and optional
 // status, expires_at; columns in any order) or a JSON array of objects with the same names. Every
-// link is checked; the first bad one refuses the whole file.
-func ReadLinks(path string, programs map[string]*Program) ([]Link, error) {
+// link is checked (knownProgram says which programs it may name); the first bad one refuses the
+// whole file.
+func ReadLinks(path string, knownProgram func(name string) bool) ([]Link, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &LoadError{File: path, Err: err}
@@ -99,7 +100,7 @@ func ReadLinks(path string, programs map[string]*Program) ([]Link, error) {
 	}
 	seen := make(map[string]int, len(links))
 	for i := range links {
-		if err := checkLink(&links[i], programs); err != nil {
+		if err := checkLink(&links[i], knownProgram); err != nil {
 			return nil, &LoadError{File: path, Line: lines[i], Err: err}
 		}
 		if first, dup := seen[links[i].Code]; dup {
@@ -149,7 +150,7 @@ func compact(links []Link) {
 	}
 }
 
-func checkLink(l *Link, programs map[string]*Program) error {
+func checkLink(l *Link, knownProgram func(string) bool) error {
 	if !ValidCode([]byte(l.Code)) {
 		return fmt.Errorf("code %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", l.Code, MaxCodeLen)
 	}
@@ -162,7 +163,7 @@ func checkLink(l *Link, programs map[string]*Program) error {
 	if err := checkText("campaign", l.Campaign, false); err != nil {
 		return err
 	}
-	if _, ok := programs[l.Program]; !ok {
+	if !knownProgram(l.Program) {
 		return fmt.Errorf("program %q is not configured (add it to the programs file)", l.Program)
 	}
 	switch l.Status {

@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"fmt"
+	"github.com/firstclaim/firstclaim/attribution"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -36,7 +37,7 @@ func TestReadLinksCompactsText(t *testing.T) {
 	}
 	json.WriteString("]")
 	for name, content := range map[string]string{"links.csv": csv.String(), "links.json": json.String()} {
-		links, err := ReadLinks(writeFile(t, dir, name, content), store.Programs())
+		links, err := ReadLinks(writeFile(t, dir, name, content), store.HasProgram)
 		if err != nil {
 			t.Fatal(name, err)
 		}
@@ -365,5 +366,19 @@ func TestDoorkeeper(t *testing.T) {
 	}
 	if again > 5 {
 		t.Fatalf("%d of 100 links admitted after the window turned", again)
+	}
+}
+
+// The redirector's program is the attribution program, with what the edge derives from it once.
+func TestProgramFromAttribution(t *testing.T) {
+	for name, p := range attribution.Presets() {
+		rp := newProgram(p)
+		if rp.Name != name || rp.window != p.Window() || rp.window != time.Duration(p.WindowDays)*24*time.Hour ||
+			rp.cookieName != "fc_"+name || rp.ClickParam != p.ClickParam || rp.FallbackURL != p.FallbackURL {
+			t.Errorf("%s: %+v", name, rp)
+		}
+	}
+	if p := newProgram(attribution.Program{Name: "bare", WindowDays: 1}); p.ClickParam != "click_id" || p.window != 24*time.Hour {
+		t.Errorf("defaults: %+v", p)
 	}
 }

@@ -354,7 +354,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 				c.Outcome, c.RateLimited = firstclaim.OutcomeRateLimited, true
 			default:
 				c.Outcome = firstclaim.OutcomeClaimed
-				sc.newClaim = cookie.NewClaim(now, p.Window, e.partner, e.code(), c.ID, c.NetworkClickID)
+				sc.newClaim = cookie.NewClaim(now, p.window, e.partner, e.code(), c.ID, c.NetworkClickID)
 				existing = &sc.newClaim
 				sc.value = s.signer.Append(sc.value[:0], p.Name, existing)
 				sc.setCk = cookie.AppendSetCookie(sc.setCk[:0], s2b(p.cookieName), sc.value, now, existing.ExpiresAt, &s.opts.Cookie)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,18 +13,24 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/internal/filewatch"
 )
 
-// Program is what the redirector needs of a referral program.
-type Program struct {
-	Name          string
-	Window        time.Duration
-	ClickParam    string
-	FallbackURL   string
-	NetworkParams []string
-
+// program is a referral program as the redirector uses it: the program (its name, claim window,
+// click id parameter, fallback and network parameters) and what is derived from it once.
+type program struct {
+	attribution.Program
+	window     time.Duration
 	cookieName string
+}
+
+func newProgram(p attribution.Program) *program {
+	if p.ClickParam == "" {
+		p.ClickParam = "click_id"
+	}
+	return &program{Program: p, window: p.Window(), cookieName: p.CookieName()}
 }
 
 // entry is a link prepared for the request path: what a redirect reads of the link, copied out of
@@ -40,7 +45,7 @@ type entry struct {
 	partner, program, campaign string
 
 	link  *Link
-	prog  *Program
+	prog  *program
 	gen   uint64
 	stamp uint64 // the cache's insertions when the entry last went to the front
 	until int64  // Unix nanoseconds from which the link no longer redirects (see active)
@@ -107,7 +112,7 @@ type linkSet struct {
 // code in the entry; two codes with one hash share the slot and the one not in it is served from
 // the snapshot.
 type Links struct {
-	programs map[string]*Program
+	programs map[string]*program
 	set      atomic.Pointer[linkSet]
 	cache    *lru.Cache[uint64, entry]
 	seed     maphash.Seed
@@ -125,7 +130,7 @@ type Links struct {
 
 // LinksOptions configure a Links.
 type LinksOptions struct {
-	Programs  []Program
+	Programs  []attribution.Program
 	CacheSize int // prepared entries kept; default 100,000
 	Metrics   *metrics.Set
 	Logger    *slog.Logger
@@ -142,14 +147,9 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	progs := make(map[string]*Program, len(opts.Programs))
+	progs := make(map[string]*program, len(opts.Programs))
 	for _, p := range opts.Programs {
-		p := p
-		if p.ClickParam == "" {
-			p.ClickParam = "click_id"
-		}
-		p.cookieName = "fc_" + p.Name
-		progs[p.Name] = &p
+		progs[p.Name] = newProgram(p)
 	}
 	cache, err := lru.New[uint64, entry](opts.CacheSize)
 	if err != nil {
@@ -168,8 +168,8 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 	return l, nil
 }
 
-// Programs returns the programs links may name.
-func (l *Links) Programs() map[string]*Program { return l.programs }
+// HasProgram reports whether links may name a program.
+func (l *Links) HasProgram(name string) bool { return l.programs[name] != nil }
 
 // Replace makes links the served set. It numbers the links in the order of the clicks table's key
 // (partner, then code), for the clicks to carry to the sink (firstclaim.Click.Order).
@@ -180,12 +180,7 @@ func (l *Links) Replace(links []Link) {
 		m[links[i].Code] = &links[i]
 		byKey[i] = &links[i]
 	}
-	slices.SortFunc(byKey, func(a, b *Link) int {
-		if c := strings.Compare(a.PartnerID, b.PartnerID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Code, b.Code)
-	})
+	slices.SortFunc(byKey, func(a, b *Link) int { return firstclaim.CompareLinks(a.PartnerID, a.Code, b.PartnerID, b.Code) })
 	for i, k := range byKey {
 		k.order = uint32(i + 1)
 	}
@@ -208,7 +203,7 @@ func (l *Links) Replace(links []Link) {
 // Load reads path and, if every link in it is good, serves it. On error the last good set keeps
 // serving.
 func (l *Links) Load(path string) error {
-	links, err := ReadLinks(path, l.programs)
+	links, err := ReadLinks(path, l.HasProgram)
 	if err != nil {
 		l.reloadErrors.Inc()
 		return err

@@ -42,7 +42,7 @@ func (r *Row) cells(by []string) []string {
 	for _, b := range by {
 		out = append(out, r.Dims[b])
 	}
-	for _, m := range Metrics {
+	for _, m := range Metrics() {
 		switch m {
 		case "base":
 			out = append(out, money(r.Base))
@@ -62,7 +62,7 @@ func (r *Row) cells(by []string) []string {
 }
 
 func (res *Result) header() []string {
-	return append(append([]string{}, res.Query.By...), Metrics...)
+	return append(append([]string{}, res.Query.By...), Metrics()...)
 }
 
 // WriteTable writes the rows as aligned columns, then the totals.
@@ -99,7 +99,7 @@ func (r *Row) json() rowJSON {
 	for k, v := range r.Dims {
 		out[k] = v
 	}
-	for _, m := range Metrics {
+	for _, m := range Metrics() {
 		switch m {
 		case "base":
 			out[m] = moneyJSON(r.Base)
@@ -127,7 +127,7 @@ func (res *Result) WriteJSON(w io.Writer) error {
 	}
 	doc := map[string]any{
 		"from": q.From.UTC().Format(time.RFC3339), "to": q.To.UTC().Format(time.RFC3339), "by": nonNil(q.By), "where": where,
-		"include_bots": q.IncludeBots, "partner": q.Partner, "metrics": Metrics, "dimensions": Dimensions(),
+		"include_bots": q.IncludeBots, "partner": q.Partner, "metrics": Metrics(), "dimensions": Dimensions(),
 	}
 	rows := make([]rowJSON, len(res.Rows))
 	for i := range res.Rows {

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/firstclaim/firstclaim/attribution"
 )
 
@@ -75,8 +73,8 @@ func (a *Access) scope(r *http.Request) (partner string, ok bool) {
 var uiPage []byte
 
 // Handler serves GET /api/v1/reports, GET /api/v1/commissions, GET /api/v1/whoami and the page
-// at /ui, reading conn. Mount it on the admin listener.
-func Handler(conn driver.Conn, access Access, log *slog.Logger) http.Handler {
+// at /ui, reading store. Mount it on the admin listener.
+func Handler(store Store, access Access, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -153,7 +151,7 @@ func Handler(conn driver.Conn, access Access, log *slog.Logger) http.Handler {
 			fail(w, status, err.Error())
 			return
 		}
-		res, err := Run(r.Context(), conn, q)
+		res, err := Run(r.Context(), store, q)
 		if err != nil {
 			log.Error("report failed", "err", err)
 			fail(w, http.StatusBadGateway, "ClickHouse did not answer the report: "+err.Error())
@@ -183,7 +181,7 @@ func Handler(conn driver.Conn, access Access, log *slog.Logger) http.Handler {
 			}
 			q.Partner = partner
 		}
-		lines, err := Lines(r.Context(), conn, q)
+		lines, err := Lines(r.Context(), store, q)
 		if err != nil {
 			fail(w, http.StatusBadGateway, err.Error())
 			return
@@ -192,7 +190,7 @@ func Handler(conn driver.Conn, access Access, log *slog.Logger) http.Handler {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", `attachment; filename="firstclaim-commissions.csv"`)
 			cw := csv.NewWriter(w)
-			cw.Write(attribution.CSVHeader)
+			cw.Write(attribution.CSVHeader())
 			for i := range lines {
 				cw.Write(lines[i].CSVRecord())
 			}

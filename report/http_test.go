@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/internal/browsertest"
-	"github.com/firstclaim/firstclaim/internal/chtest"
 	"github.com/firstclaim/firstclaim/report"
 )
 
@@ -25,9 +25,9 @@ const (
 )
 
 func server(t *testing.T) *httptest.Server {
-	_, conn := chtest.Database(t)
-	seed(t, conn)
-	srv := httptest.NewServer(report.Handler(conn, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
+	_, db := chtest.Database(t)
+	seed(t, db)
+	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -2,62 +2,68 @@ package report
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/firstclaim/firstclaim/attribution"
 )
 
-//go:embed sql/*.sql sql/click_metrics.fragment
-var sqlFiles embed.FS
+// Source is one place a report's numbers come from: the clicks, the sign-ups and log-ins
+// (associations), the commission lines and the impressions.
+type Source uint8
 
-// SQL returns the embedded query template sql/NAME.sql, with the shared click metrics in place.
-func SQL(name string) string {
-	b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
-	if err != nil {
-		panic(err)
-	}
-	metrics, _ := sqlFiles.ReadFile("sql/click_metrics.fragment")
-	var body []string
-	for _, line := range strings.Split(string(metrics), "\n") {
-		if !strings.HasPrefix(line, "--") && line != "" {
-			body = append(body, line)
-		}
-	}
-	return strings.Replace(string(b), "    {click_metrics}", strings.Join(body, "\n"), 1)
+const (
+	SourceClicks Source = iota
+	SourceAssociations
+	SourceLines
+	SourceImpressions
+	sourceCount
+)
+
+// Sources lists every source, in the order a report reads them.
+func Sources() []Source {
+	return []Source{SourceClicks, SourceAssociations, SourceLines, SourceImpressions}
 }
 
-// A dimension is how rows are grouped: its name in requests, and the column (or expression) in
-// each source table that has it.
+var sourceNames = [sourceCount]string{"clicks", "associations", "lines", "impressions"}
+
+func (s Source) String() string {
+	if s < sourceCount {
+		return sourceNames[s]
+	}
+	return "invalid"
+}
+
+// A dimension is how rows are grouped: its name in requests, and which sources have it (a
+// sign-up has no country, a commission line no link).
 type dimension struct {
 	name    string
-	clicks  string
-	assocs  string // "" when associations do not have it
-	lines   string // "" when commission lines do not have it
-	imps    string // "" when impressions do not have it
-	ordered bool   // a time dimension: rows sort by it
+	sources uint8 // bit per Source
+	ordered bool  // a time dimension: rows sort by it
 }
+
+const (
+	all         = 1<<SourceClicks | 1<<SourceAssociations | 1<<SourceLines | 1<<SourceImpressions
+	clicksOnly  = 1 << SourceClicks
+	linkSources = 1<<SourceClicks | 1<<SourceAssociations | 1<<SourceImpressions
+)
 
 var dimensions = []dimension{
-	{name: "day", clicks: "toString(toDate(ts))", assocs: "toString(toDate(ts))", lines: "toString(toDate(ts))", imps: "toString(toDate(ts))", ordered: true},
-	{name: "hour", clicks: hourExpr, assocs: hourExpr, lines: hourExpr, imps: hourExpr, ordered: true},
-	{name: "partner", clicks: "partner_id", assocs: "partner_id", lines: "partner_id", imps: "partner_id"},
-	{name: "program", clicks: "program", assocs: "program", lines: "program", imps: "program"},
-	{name: "link", clicks: "link", assocs: "link", imps: "link"},
-	{name: "campaign", clicks: "campaign", imps: "campaign"},
-	{name: "outcome", clicks: "outcome"},
-	{name: "country", clicks: "country"},
-	{name: "device", clicks: "device_type"},
-	{name: "browser", clicks: "browser"},
-	{name: "referer_host", clicks: "referer_host"},
+	{name: "day", sources: all, ordered: true},
+	{name: "hour", sources: all, ordered: true},
+	{name: "partner", sources: all},
+	{name: "program", sources: all},
+	{name: "link", sources: linkSources},
+	{name: "campaign", sources: 1<<SourceClicks | 1<<SourceImpressions},
+	{name: "outcome", sources: clicksOnly},
+	{name: "country", sources: clicksOnly},
+	{name: "device", sources: clicksOnly},
+	{name: "browser", sources: clicksOnly},
+	{name: "referer_host", sources: clicksOnly},
 }
-
-const hourExpr = "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')"
 
 // Dimensions lists the names a report can group and filter by.
 func Dimensions() []string {
@@ -66,6 +72,12 @@ func Dimensions() []string {
 		out[i] = d.name
 	}
 	return out
+}
+
+// Holds reports whether a source's events have a dimension.
+func Holds(src Source, dim string) bool {
+	d, ok := dimensionByName(dim)
+	return ok && d.sources&(1<<src) != 0
 }
 
 func dimensionByName(name string) (dimension, bool) {
@@ -77,9 +89,70 @@ func dimensionByName(name string) (dimension, bool) {
 	return dimension{}, false
 }
 
-// Metrics, in output order. ctr is clicks / impressions, computed from the two.
-var Metrics = []string{"clicks", "visitors", "claims", "kept", "protected", "not_navigation", "bots", "duplicates",
-	"registers", "logins", "orders", "base", "commission", "impressions", "ctr"}
+// Metrics lists the metrics in output order. ctr is clicks / impressions, computed from the two;
+// base and commission are sums of money per currency; the others are counts a store returns by
+// these names (SourceMetrics).
+func Metrics() []string {
+	return []string{"clicks", "visitors", "claims", "kept", "protected", "not_navigation", "bots", "duplicates",
+		"registers", "logins", "orders", "base", "commission", "impressions", "ctr"}
+}
+
+// SourceMetrics lists the counts a store returns for a source.
+func SourceMetrics(src Source) []string {
+	switch src {
+	case SourceClicks:
+		return []string{"clicks", "visitors", "claims", "kept", "protected", "not_navigation", "bots", "duplicates"}
+	case SourceAssociations:
+		return []string{"registers", "logins"}
+	case SourceLines:
+		return []string{"orders"}
+	case SourceImpressions:
+		return []string{"impressions"}
+	}
+	return nil
+}
+
+// Slice is what a store is asked for one source: the events of [From, To), grouped by By and
+// filtered by Where (dimensions the source has, always), bots counted in the click metrics only
+// with IncludeBots.
+type Slice struct {
+	From, To    time.Time
+	By          []string
+	Where       map[string]string
+	IncludeBots bool
+}
+
+// Group is one group a store returns: the values of Slice.By in order, the source's counts by
+// metric name, and for commission lines the currency with the sums of base and commission.
+type Group struct {
+	Dims             []string
+	Counts           map[string]uint64
+	Currency         string
+	Base, Commission int64
+}
+
+// Store computes the groups of a source, each event id counted once, and reads commission lines.
+// The ClickHouse adapter is the product's.
+type Store interface {
+	Groups(ctx context.Context, src Source, s Slice) ([]Group, error)
+	Lines(ctx context.Context, q LinesQuery) ([]attribution.Line, error)
+}
+
+// Lines returns the current commission lines of q (at most 10,000, newest first).
+func Lines(ctx context.Context, store Store, q LinesQuery) ([]attribution.Line, error) {
+	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
+		return nil, fmt.Errorf("want a time range with from before to")
+	}
+	return store.Lines(ctx, q)
+}
+
+// LinesQuery selects commission lines: the current state of each, whose event is in [From, To),
+// of one partner (or every partner, for the admin) and one program (or every program).
+type LinesQuery struct {
+	From, To time.Time
+	Partner  string
+	Program  string
+}
 
 // Query is one report.
 type Query struct {
@@ -135,58 +208,15 @@ func (q *Query) Validate() error {
 	return nil
 }
 
-// build fills a template for one source. col picks the source's column of a dimension ("" when it
-// has none). It returns "", nil when a filter names a dimension the source lacks: that source has
-// nothing to say about such a slice.
-func (q *Query) build(tmpl string, col func(dimension) string) (string, []string, []any, bool) {
-	var dims, group, names []string
-	for _, b := range q.By {
-		d, _ := dimensionByName(b)
-		c := col(d)
-		if c == "" {
-			continue
-		}
-		dims = append(dims, c+" AS d_"+d.name+",")
-		group = append(group, "d_"+d.name)
-		names = append(names, d.name)
-	}
-	where := q.Where
-	if q.Partner != "" {
-		where = map[string]string{}
-		for k, v := range q.Where {
-			where[k] = v
-		}
-		where["partner"] = q.Partner
-	}
-	var conds []string
-	var args []any
-	for _, k := range slices.Sorted(maps.Keys(where)) {
-		d, _ := dimensionByName(k)
-		c := col(d)
-		if c == "" {
-			return "", nil, nil, false
-		}
-		conds = append(conds, "AND "+c+" = ?")
-		args = append(args, where[k])
-	}
-	groupBy, groupComma := "", ""
-	if len(group) > 0 {
-		groupBy, groupComma = "GROUP BY "+strings.Join(group, ", "), strings.Join(group, ", ")+", "
-	}
-	sql := strings.NewReplacer("{dims}", strings.Join(dims, "\n    "), "{where}", strings.Join(conds, " "),
-		"{group_by}", groupBy, "{group_comma}", groupComma).Replace(tmpl)
-	return sql, names, args, true
-}
-
-// Run computes the report in ClickHouse.
-func Run(ctx context.Context, conn driver.Conn, q Query) (*Result, error) {
+// Run computes the report from a store.
+func Run(ctx context.Context, store Store, q Query) (*Result, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	rows, err := collect(ctx, conn, q)
+	rows, err := collect(ctx, store, q)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +226,7 @@ func Run(ctx context.Context, conn driver.Conn, q Query) (*Result, error) {
 	if len(q.By) > 0 {
 		whole := q
 		whole.By = nil
-		if totals, err = collect(ctx, conn, whole); err != nil {
+		if totals, err = collect(ctx, store, whole); err != nil {
 			return nil, err
 		}
 	}
@@ -240,80 +270,54 @@ func newRow(names, vals []string) Row {
 	return Row{Dims: zip(names, vals), Counts: map[string]uint64{}, Base: map[string]int64{}, Commission: map[string]int64{}}
 }
 
-// collect runs the three sources grouped by q.By and merges their rows by dimension values.
-func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Row, error) {
-	from, to := q.From.UTC().Truncate(time.Second), q.To.UTC().Truncate(time.Second)
+// collect asks the store for each source grouped by q.By and merges their groups by dimension
+// values. A source that lacks an asked dimension or filter stays out: it would put all its numbers
+// in a row with that dimension empty, which reads as a lie.
+func collect(ctx context.Context, store Store, q Query) (map[string]*Row, error) {
+	where := q.Where
+	if q.Partner != "" {
+		where = maps.Clone(q.Where)
+		if where == nil {
+			where = map[string]string{}
+		}
+		where["partner"] = q.Partner
+	}
 	rows := map[string]*Row{}
-	get := func(names, vals []string) *Row {
-		dims := zip(names, vals)
-		var b strings.Builder
-		for _, n := range q.By {
-			b.WriteString(dims[n])
-			b.WriteByte(0)
+	var key strings.Builder
+	for _, src := range Sources() {
+		covered := true
+		for _, d := range q.By {
+			covered = covered && Holds(src, d)
 		}
-		r := rows[b.String()]
-		if r == nil {
-			full := make([]string, len(q.By))
-			for i, n := range q.By {
-				full[i] = dims[n]
+		for d := range where {
+			covered = covered && Holds(src, d)
+		}
+		if !covered {
+			continue
+		}
+		groups, err := store.Groups(ctx, src, Slice{From: q.From, To: q.To, By: q.By, Where: where, IncludeBots: q.IncludeBots})
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", src, err)
+		}
+		for _, g := range groups {
+			key.Reset()
+			for _, v := range g.Dims {
+				key.WriteString(v)
+				key.WriteByte(0)
 			}
-			nr := newRow(q.By, full)
-			r = &nr
-			rows[b.String()] = r
-		}
-		return r
-	}
-	bots := uint8(0)
-	if q.IncludeBots {
-		bots = 1
-	}
-	// Repeats can only be where a retry or the spool wrote: count such a range the careful way.
-	var replayed uint64
-	if err := conn.QueryRow(ctx, SQL("replayed_rows"), from, to).Scan(&replayed); err != nil {
-		return nil, fmt.Errorf("cannot read clicks: %w", err)
-	}
-	clickSQL := SQL("clicks")
-	if replayed > 0 {
-		clickSQL = SQL("clicks_dedup")
-	}
-	if sql, names, args, ok := q.build(clickSQL, func(d dimension) string { return d.clicks }); ok {
-		all := append([]any{bots, bots, bots, bots, from, to}, args...)
-		if replayed > 0 { // the parameters of clicks_dedup.sql
-			all = append(append(append(all, from, to), args...), from, to, from, to)
-		}
-		if err := scan(ctx, conn, sql, all, len(names), 8, func(dims []string, n []uint64, _ []int64, _ string) {
-			r := get(names, dims)
-			for i, m := range Metrics[:8] {
-				r.Counts[m] += n[i]
+			r := rows[key.String()]
+			if r == nil {
+				nr := newRow(q.By, g.Dims)
+				r = &nr
+				rows[key.String()] = r
 			}
-		}); err != nil {
-			return nil, fmt.Errorf("cannot count clicks: %w", err)
-		}
-	}
-	if sql, names, args, ok := q.build(SQL("associations"), func(d dimension) string { return d.assocs }); ok && covered(q, names) {
-		if err := scan(ctx, conn, sql, append([]any{from, to}, args...), len(names), 2, func(dims []string, n []uint64, _ []int64, _ string) {
-			r := get(names, dims)
-			r.Counts["registers"] += n[0]
-			r.Counts["logins"] += n[1]
-		}); err != nil {
-			return nil, fmt.Errorf("cannot count associations: %w", err)
-		}
-	}
-	if sql, names, args, ok := q.build(SQL("commissions"), func(d dimension) string { return d.lines }); ok && covered(q, names) {
-		if err := scan(ctx, conn, sql, append([]any{from, to}, args...), len(names), -1, func(dims []string, n []uint64, money []int64, cur string) {
-			r := get(names, dims)
-			r.Counts["orders"] += n[0]
-			r.Base[cur] += money[0]
-			r.Commission[cur] += money[1]
-		}); err != nil {
-			return nil, fmt.Errorf("cannot sum commissions: %w", err)
-		}
-	}
-	if sql, names, args, ok := q.build(SQL("impressions"), func(d dimension) string { return d.imps }); ok && covered(q, names) {
-		if err := scan(ctx, conn, sql, append([]any{bots, from, to}, args...), len(names), 1, func(dims []string, n []uint64, _ []int64, _ string) {
-			get(names, dims).Counts["impressions"] += n[0]
-		}); err != nil {
-			return nil, fmt.Errorf("cannot count impressions: %w", err)
+			for m, n := range g.Counts {
+				r.Counts[m] += n
+			}
+			if g.Currency != "" {
+				r.Base[g.Currency] += g.Base
+				r.Commission[g.Currency] += g.Commission
+			}
 		}
 	}
 	return rows, nil
@@ -327,54 +331,10 @@ func (r *Row) CTR() (float64, bool) {
 	return float64(r.Counts["clicks"]) / float64(r.Counts["impressions"]), true
 }
 
-// covered reports whether a source has every asked dimension: a source missing one would put all
-// its numbers in a row with that dimension empty, which reads as a lie, so it stays out.
-func covered(q Query, names []string) bool {
-	return len(names) == len(q.By)
-}
-
 func zip(names, vals []string) map[string]string {
 	m := make(map[string]string, len(names))
 	for i, n := range names {
 		m[n] = vals[i]
 	}
 	return m
-}
-
-// scan runs a query whose rows are nDims strings then counts: nCounts UInt64s, or with nCounts < 0
-// the commissions shape (currency, orders, base, commission).
-func scan(ctx context.Context, conn driver.Conn, sql string, args []any, nDims, nCounts int,
-	f func(dims []string, counts []uint64, money []int64, currency string)) error {
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		dims := make([]string, nDims)
-		dest := make([]any, 0, nDims+8)
-		for i := range dims {
-			dest = append(dest, &dims[i])
-		}
-		if nCounts >= 0 {
-			counts := make([]uint64, nCounts)
-			for i := range counts {
-				dest = append(dest, &counts[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			f(dims, counts, nil, "")
-			continue
-		}
-		var cur string
-		var orders uint64
-		money := make([]int64, 2)
-		dest = append(dest, &cur, &orders, &money[0], &money[1])
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		f(dims, []uint64{orders}, money, cur)
-	}
-	return rows.Err()
 }

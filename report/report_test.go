@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/attribution"
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/report"
 	"github.com/firstclaim/firstclaim/sink"
 )
@@ -21,7 +20,7 @@ import (
 func at(day, hour, min int) time.Time { return time.Date(2026, 11, day, hour, min, 0, 0, time.UTC) }
 
 // seed writes a data set small enough to know every number of every report.
-func seed(t testing.TB, conn driver.Conn) {
+func seed(t testing.TB, db *clickhouse.DB) {
 	t.Helper()
 	ctx := context.Background()
 	click := func(id string, ts time.Time, link, partner, program string, o firstclaim.Outcome, country, device, browser string, visitor uint64) firstclaim.Click {
@@ -51,7 +50,7 @@ func seed(t testing.TB, conn driver.Conn) {
 		assoc("a2", at(10, 13, 0), "affiliate", "PA", "L1", "login"),
 		assoc("a3", at(12, 13, 0), "ambassador-2025", "PB", "L3", "register"),
 	}
-	w := sink.NewClickHouse(conn)
+	w := db.Events()
 	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Associations: assocs}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,22 +69,22 @@ func seed(t testing.TB, conn driver.Conn) {
 		line("ambassador-2025", "PA", "clawback", "o1", "approved", "CNY", -2222, -1000, at(11, 8, 0)),
 		line("affiliate", "PA", "lead", "acc-a1", "approved", "USD", 1, 700, at(10, 12, 0)),
 	}
-	if err := attribution.SaveLines(ctx, conn, run1, at(13, 0, 0), at(13, 0, 0)); err != nil {
+	if err := db.SaveLines(ctx, run1, at(13, 0, 0), at(13, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	run2 := append([]attribution.Line(nil), run1...)
 	run2[2].Status = "approved" // a later run moved o3 forward
-	if err := attribution.SaveLines(ctx, conn, run2, at(14, 0, 0), at(14, 0, 0)); err != nil {
+	if err := db.SaveLines(ctx, run2, at(14, 0, 0), at(14, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func run(t *testing.T, conn driver.Conn, q report.Query) *report.Result {
+func run(t *testing.T, db *clickhouse.DB, q report.Query) *report.Result {
 	t.Helper()
 	if q.From.IsZero() {
 		q.From, q.To = at(10, 0, 0), at(13, 0, 0)
 	}
-	res, err := report.Run(context.Background(), conn, q)
+	res, err := report.Run(context.Background(), db, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +94,7 @@ func run(t *testing.T, conn driver.Conn, q report.Query) *report.Result {
 // counts renders a row's counts as "clicks=3 visitors=2 ..." (zeros left out), for comparisons.
 func counts(r report.Row) string {
 	var parts []string
-	for _, m := range report.Metrics {
+	for _, m := range report.Metrics() {
 		if v := r.Counts[m]; v != 0 {
 			parts = append(parts, m+"="+itoa(v))
 		}
@@ -136,73 +135,73 @@ func check(t *testing.T, res *report.Result, want map[string]string) {
 }
 
 func TestReportsEveryNumber(t *testing.T) {
-	_, conn := chtest.Database(t)
-	seed(t, conn)
+	_, db := chtest.Database(t)
+	seed(t, db)
 
-	all := run(t, conn, report.Query{})
+	all := run(t, db, report.Query{})
 	// Without the replay in range, the direct count must give the same numbers for that day.
-	if got := counts(run(t, conn, report.Query{From: at(11, 0, 0), To: at(13, 0, 0)}).Totals); got != "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=80.00CNY" {
+	if got := counts(run(t, db, report.Query{From: at(11, 0, 0), To: at(13, 0, 0)}).Totals); got != "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=80.00CNY" {
 		t.Errorf("a range without replayed rows:\n got %s", got)
 	}
 	if got, want := counts(all.Totals), "clicks=6 visitors=4 claims=3 kept=1 protected=1 not_navigation=1 bots=1 duplicates=1 registers=2 logins=1 orders=2 base=300.00CNY commission=125.00CNY commission=7.00USD"; got != want {
 		t.Errorf("totals:\n got %s\nwant %s", got, want)
 	}
-	if got := counts(run(t, conn, report.Query{IncludeBots: true}).Totals); !strings.HasPrefix(got, "clicks=7 visitors=5 ") {
+	if got := counts(run(t, db, report.Query{IncludeBots: true}).Totals); !strings.HasPrefix(got, "clicks=7 visitors=5 ") {
 		t.Errorf("totals with bots: %s", got)
 	}
-	check(t, run(t, conn, report.Query{By: []string{"day"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"day"}}), map[string]string{
 		"2026-11-10": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 orders=1 base=100.00CNY commission=45.00CNY commission=7.00USD",
 		"2026-11-11": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1 commission=-10.00CNY",
 		"2026-11-12": "clicks=1 visitors=1 claims=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"partner"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"partner"}}), map[string]string{
 		"PA": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 orders=1 base=100.00CNY commission=35.00CNY commission=7.00USD",
 		"PB": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"program", "partner"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"program", "partner"}}), map[string]string{
 		"affiliate|PA":       "clicks=3 visitors=2 claims=2 kept=1 duplicates=1 registers=1 logins=1 commission=7.00USD",
 		"affiliate|PB":       "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1",
 		"ambassador-2025|PA": "orders=1 base=100.00CNY commission=35.00CNY",
 		"ambassador-2025|PB": "clicks=1 visitors=1 claims=1 registers=1 orders=1 base=200.00CNY commission=90.00CNY",
 	})
 	// Dimensions only clicks have: associations and commissions stay out of the rows, not in a blank one.
-	check(t, run(t, conn, report.Query{By: []string{"country"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"country"}}), map[string]string{
 		"DE": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1", "FR": "clicks=2 visitors=1 protected=1 not_navigation=1",
 		"US": "clicks=1 visitors=1 claims=1", "": "bots=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"device"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"device"}}), map[string]string{
 		"desktop": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1", "mobile": "clicks=2 visitors=1 claims=1 kept=1 duplicates=1",
 		"tablet": "clicks=1 visitors=1 claims=1", "bot": "bots=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"browser"}, IncludeBots: true}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"browser"}, IncludeBots: true}), map[string]string{
 		"Chrome": "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1", "Safari": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1",
 		"Slackbot": "clicks=1 visitors=1 bots=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"outcome"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"outcome"}}), map[string]string{
 		"claimed": "clicks=3 visitors=3 claims=3", "kept": "clicks=1 visitors=1 kept=1 duplicates=1", "protected": "clicks=1 visitors=1 protected=1",
 		"not_navigation": "clicks=1 visitors=1 not_navigation=1", "bot": "bots=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"hour"}, Where: map[string]string{"link": "L1"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"hour"}, Where: map[string]string{"link": "L1"}}), map[string]string{
 		"2026-11-10T10:00Z": "clicks=1 visitors=1 claims=1", "2026-11-10T11:00Z": "clicks=2 visitors=1 claims=1 kept=1 duplicates=1",
 		"2026-11-10T12:00Z": "registers=1", "2026-11-10T13:00Z": "logins=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"link", "campaign"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"link", "campaign"}}), map[string]string{
 		"L1|spring": "clicks=3 visitors=2 claims=2 kept=1 duplicates=1", "L2|spring": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1",
 		"L3|spring": "clicks=1 visitors=1 claims=1",
 	})
-	check(t, run(t, conn, report.Query{By: []string{"referer_host"}}), map[string]string{
+	check(t, run(t, db, report.Query{By: []string{"referer_host"}}), map[string]string{
 		"news.example": "clicks=6 visitors=4 claims=3 kept=1 protected=1 not_navigation=1 bots=1 duplicates=1",
 	})
 	// A filter only clicks have leaves the other sources out of the totals too.
-	if got := counts(run(t, conn, report.Query{Where: map[string]string{"country": "DE"}}).Totals); got != "clicks=3 visitors=2 claims=2 kept=1 duplicates=1" {
+	if got := counts(run(t, db, report.Query{Where: map[string]string{"country": "DE"}}).Totals); got != "clicks=3 visitors=2 claims=2 kept=1 duplicates=1" {
 		t.Errorf("country=DE totals: %s", got)
 	}
 	// A partner's view is that partner's, whatever it groups by.
-	scoped := run(t, conn, report.Query{By: []string{"partner", "link"}, Partner: "PB"})
+	scoped := run(t, db, report.Query{By: []string{"partner", "link"}, Partner: "PB"})
 	check(t, scoped, map[string]string{
 		"PB|L2": "clicks=2 visitors=1 protected=1 not_navigation=1 bots=1", "PB|L3": "clicks=1 visitors=1 claims=1 registers=1",
 	})
-	if _, err := report.Run(context.Background(), conn, report.Query{From: at(10, 0, 0), To: at(13, 0, 0), Partner: "PB", Where: map[string]string{"partner": "PA"}}); err == nil {
+	if _, err := report.Run(context.Background(), db, report.Query{From: at(10, 0, 0), To: at(13, 0, 0), Partner: "PB", Where: map[string]string{"partner": "PA"}}); err == nil {
 		t.Fatal("a partner's query read another partner")
 	}
 	for _, q := range []report.Query{
@@ -210,13 +209,13 @@ func TestReportsEveryNumber(t *testing.T) {
 		{From: at(10, 0, 0), To: at(13, 0, 0), Where: map[string]string{"1=1 OR partner": "x"}},
 		{From: at(13, 0, 0), To: at(10, 0, 0)},
 	} {
-		if _, err := report.Run(context.Background(), conn, q); err == nil {
+		if _, err := report.Run(context.Background(), db, q); err == nil {
 			t.Errorf("%+v was accepted", q)
 		}
 	}
 	// Output formats.
 	var table, csv, js bytes.Buffer
-	res := run(t, conn, report.Query{By: []string{"partner"}})
+	res := run(t, db, report.Query{By: []string{"partner"}})
 	res.WriteTable(&table)
 	res.WriteCSV(&csv)
 	res.WriteJSON(&js)
@@ -240,8 +239,8 @@ func TestReportsEveryNumber(t *testing.T) {
 // A click that reached ClickHouse only through replays, twice, counts once; so does one written
 // first and replayed later.
 func TestReplayedClicksCountOnce(t *testing.T) {
-	_, conn := chtest.Database(t)
-	w := sink.NewClickHouse(conn)
+	_, db := chtest.Database(t)
+	w := db.Events()
 	mk := func(id string, o firstclaim.Outcome) firstclaim.Click {
 		return firstclaim.Click{ID: id, TS: at(10, 9, 0), Link: "L", PartnerID: "P", Program: "affiliate", Outcome: o, Visitor: 9}
 	}
@@ -257,7 +256,7 @@ func TestReplayedClicksCountOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res := run(t, conn, report.Query{By: []string{"outcome"}})
+	res := run(t, db, report.Query{By: []string{"outcome"}})
 	if got := counts(res.Totals); got != "clicks=3 visitors=1 claims=1 kept=1 protected=1" {
 		t.Fatalf("totals: %s", got)
 	}
@@ -266,7 +265,7 @@ func TestReplayedClicksCountOnce(t *testing.T) {
 
 // Impressions and the click-through rate, per link and partner.
 func TestImpressionsAndCTR(t *testing.T) {
-	_, conn := chtest.Database(t)
+	_, db := chtest.Database(t)
 	ctx := context.Background()
 	var clicks []firstclaim.Click
 	var imps []firstclaim.Impression
@@ -282,14 +281,14 @@ func TestImpressionsAndCTR(t *testing.T) {
 		}
 	}
 	imps = append(imps, firstclaim.Impression{ID: "bot", TS: at(10, 8, 59), Link: "L1", PartnerID: "PA", Program: "affiliate", Known: true, Bot: true})
-	w := sink.NewClickHouse(conn)
+	w := db.Events()
 	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Impressions: imps}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Write(ctx, &sink.Batch{Impressions: imps[:5], Retry: true}); err != nil { // a replay: still once each
 		t.Fatal(err)
 	}
-	res := run(t, conn, report.Query{By: []string{"link", "partner"}})
+	res := run(t, db, report.Query{By: []string{"link", "partner"}})
 	got := map[string]string{}
 	for _, r := range res.Rows {
 		ctr, _ := r.CTR()
@@ -305,7 +304,7 @@ func TestImpressionsAndCTR(t *testing.T) {
 	if !strings.Contains(csv.String(), "L1,PA,6,") || !strings.Contains(csv.String(), ",30,20.00%") || !strings.Contains(csv.String(), ",10,20.00%") {
 		t.Fatalf("csv:\n%s", csv.String())
 	}
-	if n := run(t, conn, report.Query{IncludeBots: true}).Totals.Counts["impressions"]; n != 41 {
+	if n := run(t, db, report.Query{IncludeBots: true}).Totals.Counts["impressions"]; n != 41 {
 		t.Fatalf("impressions with bots: %d", n)
 	}
 }

@@ -6,8 +6,8 @@
 // written go to a disk spool and are replayed in order once the writer works again, and on the
 // next start.
 //
-// It also owns the ClickHouse schema: the versioned migrations and the queries, kept as .sql files
-// embedded in the binary, written to run on ClickHouse 18.16 and on current releases alike.
+// It is the pipeline only: it knows no store. The Writer it is given (the ClickHouse adapter, or
+// NDJSON lines) says how a batch is stored.
 //
 // What each failure can cost:
 //   - ClickHouse down or slow: nothing; batches go to the spool (up to SpoolMaxBytes) and are

@@ -10,14 +10,21 @@ import (
 	"github.com/firstclaim/firstclaim"
 )
 
-// KeyOrdered is a Writer whose store keeps clicks sorted by the clicks table's key (partner, link,
-// time in seconds, click id) and does less work when a batch comes in that order: ClickHouse sorts
-// every part it writes unless its rows are sorted already, and that sort (and moving every column
-// into its order) was about a third of its CPU per insert. The sink hands such a Writer each
-// batch's clicks in key order, as far as it can tell it from the records (see keyOrder).
+// KeyOrdered is a Writer whose store keeps clicks sorted by a key (ClickOrder: its columns) and
+// does less work when a batch comes in that order: ClickHouse sorts every part it writes unless
+// its rows are sorted already, and that sort (and moving every column into its order) was about a
+// third of its CPU per insert. When the key is firstclaim.ClickOrder (partner, link, time, click
+// id: what the records let the sink place, see keyOrder), the sink hands the Writer each batch's
+// clicks in that order; with any other key, as they came.
 type KeyOrdered interface {
 	Writer
-	KeyOrdered() bool
+	ClickOrder() []string
+}
+
+// sortsFor reports whether the sink can hand w its clicks in w's order.
+func sortsFor(w Writer) bool {
+	ko, ok := w.(KeyOrdered)
+	return ok && slices.Equal(ko.ClickOrder(), firstclaim.ClickOrder())
 }
 
 // clickKey is what orders a click: its link's place in (partner, link) order (firstclaim.Click.Order),

@@ -158,6 +158,7 @@ func (o *Options) defaults() {
 type Sink struct {
 	opts   Options
 	w      Writer
+	sorts  bool // w's clicks go in its key order (KeyOrdered)
 	q      *queue
 	spool  *spool
 	log    *slog.Logger
@@ -189,7 +190,7 @@ func New(w Writer, opts Options) (*Sink, error) {
 	opts.defaults()
 	m := opts.Metrics
 	s := &Sink{
-		opts: opts, w: w, log: opts.Logger,
+		opts: opts, w: w, log: opts.Logger, sorts: sortsFor(w),
 		q:      newQueue(opts.QueueBytes, opts.BatchSize),
 		blocks: make(chan []byte, 2),
 		free:   make(chan []byte, 2),
@@ -351,8 +352,9 @@ func (s *Sink) send() {
 		if IsPermanent(err) {
 			wait = s.opts.MaxBackoff
 		}
-		// Full jitter: spread the retries of many redirectors over the interval.
-		retryAt = time.Now().Add(wait/2 + rand.N(wait/2+1))
+		// Full jitter (anywhere from now to the backoff): the retries of many redirectors that lost
+		// ClickHouse at once spread over the whole interval instead of coming back together.
+		retryAt = time.Now().Add(rand.N(wait + 1))
 		backoff = min(2*backoff, s.opts.MaxBackoff)
 	}
 	readBuf := make([]byte, 0, 1<<20)
@@ -519,7 +521,7 @@ func (s *Sink) write(ctx context.Context, data []byte, retry bool) (int, error) 
 		st = sw.Begin(ctx, retry)
 	}
 	var offs []uint32 // the frames in the order to write them, or nil: as they are
-	if ko, ok := s.w.(KeyOrdered); ok && ko.KeyOrdered() {
+	if s.sorts {
 		offs = s.keyOrder(data)
 	}
 	n := 0

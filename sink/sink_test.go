@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/firstclaim/firstclaim"
@@ -487,103 +485,13 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
-func TestNDJSON(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clicks.ndjson")
-	n, err := OpenNDJSON(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := New(n, fastOpts(t.TempDir()))
-	s.Start()
-	for i := 0; i < 3; i++ {
-		s.Record(click(i))
-	}
-	a := firstclaim.Association{ID: "as-1", Program: "affiliate", AccountID: "acct", Kind: firstclaim.KindRegister, TS: time.Unix(1_790_000_000, 0)}
-	s.Record(firstclaim.AppendAssociation(nil, &a))
-	s.Close(context.Background())
-	n.Close()
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d lines", len(lines))
-	}
-	var c ClickJSON
-	if err := json.Unmarshal([]byte(lines[0]), &c); err != nil {
-		t.Fatal(err)
-	}
-	if c.Event != "click" || c.ClickID != "click-000000" || c.Outcome != "claimed" || c.TS != "2026-09-21T14:13:20.000Z" {
-		t.Fatalf("click line %s", lines[0])
-	}
-	var as AssociationJSON
-	json.Unmarshal([]byte(lines[3]), &as)
-	if as.Event != "association" || as.AccountID != "acct" || as.Kind != "register" {
-		t.Fatalf("association line %s", lines[3])
-	}
-}
-
-// Blocks are compressed on the way to another machine, not to this one, unless the address says.
-func TestParseDSNCompression(t *testing.T) {
-	for dsn, want := range map[string]bool{
-		"clickhouse://ch.example.com:9000/firstclaim":                true,
-		"clickhouse://10.0.0.7/firstclaim":                           true,
-		"clickhouse://127.0.0.1:9000/firstclaim":                     false,
-		"clickhouse://localhost/firstclaim":                          false,
-		"clickhouse://[::1]:9000/firstclaim":                         false,
-		"clickhouse://127.0.0.1:9000/firstclaim?compress=lz4":        true,
-		"clickhouse://ch.example.com:9000/firstclaim?compress=false": false,
-	} {
-		o, err := ParseDSN(dsn)
-		if err != nil {
-			t.Fatalf("%s: %v", dsn, err)
-		}
-		if got := o.Compression != nil && o.Compression.Method == clickhouse.CompressionLZ4; got != want {
-			t.Errorf("%s: compressed %v, want %v", dsn, got, want)
-		}
-	}
-}
-
-// An INSERT's context ends with its parent while the INSERT is under way, and never after it is
-// done: the driver may still be watching it then, and would close a pooled connection.
-func TestInsertContext(t *testing.T) {
-	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
-	ictx, done := insertContext(parent)
-	if d, ok := ictx.Deadline(); !ok || d != mustDeadline(parent) {
-		t.Fatalf("deadline %v %v, want the parent's", d, ok)
-	}
-	done()
-	cancel()
-	select {
-	case <-ictx.Done():
-		t.Fatal("the context ended with its parent after done")
-	case <-time.After(50 * time.Millisecond):
-	}
-
-	parent, cancel = context.WithCancel(context.Background())
-	ictx, done = insertContext(parent)
-	defer done()
-	cancel()
-	select {
-	case <-ictx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the context did not end with its parent while the INSERT was under way")
-	}
-	if _, ok := ictx.Deadline(); ok {
-		t.Fatal("a deadline where the parent has none")
-	}
-}
-
-func mustDeadline(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
-}
-
 // keyWriter is a KeyOrdered writer that keeps the clicks it gets, in order.
 type keyWriter struct {
 	mu     sync.Mutex
 	clicks []firstclaim.Click
 }
 
-func (w *keyWriter) KeyOrdered() bool { return true }
+func (w *keyWriter) ClickOrder() []string { return firstclaim.ClickOrder() }
 func (w *keyWriter) Write(ctx context.Context, b *Batch) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -694,7 +602,22 @@ func TestKeyOrderFallbacks(t *testing.T) {
 			t.Fatalf("with a click without Order, click %d was moved", i)
 		}
 	}
+	// A store keyed otherwise than the records can place: clicks go as they came.
+	clicks = orderedClicks(1_000, 3, 10)
+	slices.Reverse(clicks)
+	ow := &otherKeyWriter{}
+	deliverTo(t, ow, clicks)
+	for i := range clicks {
+		if ow.clicks[i].ID != clicks[i].ID {
+			t.Fatalf("a store with another key got click %d moved", i)
+		}
+	}
 }
+
+// otherKeyWriter keeps clicks sorted by a key the sink does not produce.
+type otherKeyWriter struct{ keyWriter }
+
+func (w *otherKeyWriter) ClickOrder() []string { return []string{"program", "ts", "click_id"} }
 
 func TestUUIDBits(t *testing.T) {
 	hi, lo, ok := uuidBits("019ab3c4-5d6e-7f80-91a2-b3c4d5e6f708")
@@ -730,7 +653,12 @@ func BenchmarkKeyOrder(b *testing.B) {
 type discardWriter struct{ keyed bool }
 
 func (w discardWriter) Write(ctx context.Context, b *Batch) error { return nil }
-func (w discardWriter) KeyOrdered() bool                          { return w.keyed }
+func (w discardWriter) ClickOrder() []string {
+	if w.keyed {
+		return firstclaim.ClickOrder()
+	}
+	return []string{"program", "ts"} // a key the sink cannot produce: clicks go as they came
+}
 
 // BenchmarkWriteBatch is the worker's cost for a batch of 50,000 clicks of a realistic size spread
 // over 100,000 links, decoded and handed to a writer: as they came, and in key order.

@@ -25,7 +25,7 @@ type attributeCmd struct {
 	programs   string
 	asOf       string
 	input      string
-	clickhouse string
+	clickhouse clickhouseFlag
 	out        string
 	progress   string
 	cpuProfile string
@@ -39,7 +39,7 @@ func (c *attributeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of RULES.md R6 are built in")
 	fs.StringVar(&c.asOf, "as-of", "", "the `time` (RFC 3339) the lines are computed at; orders after it are not yet known (default: now)")
 	fs.StringVar(&c.input, "input", "", "read the offline contract's files from this `folder` instead of ClickHouse, and print the lines")
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` to read from and write the commissions table to")
+	c.clickhouse.register(fs, "read from and write the commissions table to ClickHouse")
 	fs.StringVar(&c.out, "out", "", "also write the lines to this `file`: .csv, or NDJSON otherwise")
 	fs.StringVar(&c.networks, "networks", "", "affiliate networks `file` (JSON): send their postbacks for the lines (with --clickhouse)")
 	fs.DurationVar(&c.pbTimeout, "postback-timeout", 2*time.Minute, "the most time postbacks may add to the run; lines not sent by then go next run")
@@ -52,7 +52,7 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 	if c.program == "" {
 		return errors.New("--program is required")
 	}
-	progs, err := attribution.LoadPrograms(c.programs)
+	progs, err := loadPrograms(c.programs)
 	if err != nil {
 		return err
 	}
@@ -90,15 +90,18 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 	defer prog.done()
 	var lines []attribution.Line
 	switch {
-	case c.input != "" && c.clickhouse != "":
+	case c.input != "" && c.clickhouse.dsn != "":
 		return errors.New("--input and --clickhouse exclude each other")
 	case c.input != "" && c.networks != "":
 		return errors.New("--networks needs --clickhouse: what was sent is recorded there")
 	case c.input != "":
 		prog.stage("reading " + c.input)
-		in, err := attribution.ReadDir(c.input)
+		if _, err := os.Stat(c.input); err != nil {
+			return fmt.Errorf("cannot read input folder: %w", err)
+		}
+		in, err := attribution.ReadDir(os.DirFS(c.input))
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.input, err)
 		}
 		prog.stage(fmt.Sprintf("attributing %d orders", len(in.Orders)))
 		if lines, err = attribution.Compute(&p, in, asOf); err != nil {
@@ -107,14 +110,14 @@ func (c *attributeCmd) run(ctx context.Context, env *environment) error {
 		if err := writeNDJSON(env.stdout, lines); err != nil {
 			return err
 		}
-	case c.clickhouse != "":
+	case c.clickhouse.dsn != "":
 		var nets []postback.Network
 		if c.networks != "" {
 			if nets, err = postback.LoadNetworks(c.networks); err != nil {
 				return err
 			}
 		}
-		if lines, err = attributeClickHouse(ctx, c.clickhouse, &p, asOf, prog, env, nets, c.pbTimeout); err != nil {
+		if lines, err = attributeClickHouse(ctx, &c.clickhouse, &p, asOf, prog, env, nets, c.pbTimeout); err != nil {
 			return err
 		}
 	default:
@@ -149,7 +152,7 @@ func writeLinesFile(path string, lines []attribution.Line) error {
 	}
 	if strings.HasSuffix(path, ".csv") {
 		cw := csv.NewWriter(f)
-		cw.Write(attribution.CSVHeader)
+		cw.Write(attribution.CSVHeader())
 		for i := range lines {
 			cw.Write(lines[i].CSVRecord())
 		}

@@ -7,19 +7,18 @@ import (
 
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/postback"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
 // attributeClickHouse reads the program's data from ClickHouse, computes its lines and writes
 // them to the commissions table.
-func attributeClickHouse(ctx context.Context, dsn string, p *attribution.Program, asOf time.Time, prog *progress, env *environment,
+func attributeClickHouse(ctx context.Context, chf *clickhouseFlag, p *attribution.Program, asOf time.Time, prog *progress, env *environment,
 	nets []postback.Network, pbTimeout time.Duration) ([]attribution.Line, error) {
-	conn, err := sink.Connect(dsn)
+	db, err := chf.open()
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	in, err := attribution.Load(ctx, conn, p, asOf, prog.stage)
+	defer db.Close()
+	in, err := db.LoadInput(ctx, p, asOf, prog.stage)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +28,7 @@ func attributeClickHouse(ctx context.Context, dsn string, p *attribution.Program
 		return nil, err
 	}
 	prog.stage(fmt.Sprintf("writing %d lines", len(lines)))
-	if err := attribution.SaveLines(ctx, conn, lines, asOf, time.Now()); err != nil {
+	if err := db.SaveLines(ctx, lines, asOf, time.Now()); err != nil {
 		return nil, err
 	}
 	counts := map[string]int{}
@@ -42,7 +41,7 @@ func attributeClickHouse(ctx context.Context, dsn string, p *attribution.Program
 		prog.stage("sending postbacks")
 		pctx, cancel := context.WithTimeout(ctx, pbTimeout)
 		defer cancel()
-		sender := &postback.Sender{Conn: conn, Log: env.log}
+		sender := &postback.Sender{Store: db, Log: env.log}
 		results, err := sender.Send(pctx, nets, lines)
 		for _, r := range results {
 			fmt.Fprintf(env.stdout, "postbacks to %s: %d due, %d sent, %d failed (%d attempts), %d sent before\n",

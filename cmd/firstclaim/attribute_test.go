@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {

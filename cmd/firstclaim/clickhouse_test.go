@@ -19,11 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/firstclaim/firstclaim"
-	"github.com/firstclaim/firstclaim/internal/chtest"
-	"github.com/firstclaim/firstclaim/sink"
+	"github.com/firstclaim/firstclaim/clickhouse"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -113,11 +111,11 @@ func load(t *testing.T, base string, workers, n int, stop <-chan struct{}) *serv
 }
 
 // clickIDs returns the distinct click ids in ClickHouse.
-func clickIDs(t *testing.T, conn driver.Conn) map[string]bool {
+func clickIDs(t *testing.T, db *clickhouse.DB) map[string]bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := conn.Query(ctx, "SELECT DISTINCT click_id FROM clicks")
+	rows, err := db.Conn().Query(ctx, "SELECT DISTINCT click_id FROM clicks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,12 +489,12 @@ func TestServeSaysWhenTheSchemaIsMissing(t *testing.T) {
 		t.Fatalf("a migrated database reported as behind:\n%s", logs2)
 	}
 	stop2()
-	conn, err := sink.Connect(dsn)
+	conn, err := clickhouse.Open(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+strings.TrimPrefix(dsn[strings.LastIndexByte(dsn, '/'):], "/"))
+	defer conn.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+strings.TrimPrefix(dsn[strings.LastIndexByte(dsn, '/'):], "/"))
 	missing, extra := compare(s.list(), clickIDs(t, conn))
 	if len(s.list()) != 50 || len(missing) != 0 || extra != 0 {
 		t.Fatalf("served %d, missing %d, unexpected %d", len(s.list()), len(missing), extra)

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/internal/geotest"
 )
 
@@ -50,7 +50,7 @@ func TestClicksKnownInClickHouse(t *testing.T) {
 		country, region, city, device, os, browser, ip, refHost, outcome string
 		dup, bot, notNav, limited                                        uint8
 	}
-	rows, err := conn.Query(context.Background(), `SELECT country, region, city, device_type, os, browser, ip, referer_host, outcome,
+	rows, err := conn.Conn().Query(context.Background(), `SELECT country, region, city, device_type, os, browser, ip, referer_host, outcome,
 		duplicate, bot, not_navigation, rate_limited FROM clicks ORDER BY referer`)
 	if err != nil {
 		t.Fatal(err)

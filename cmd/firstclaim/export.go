@@ -12,15 +12,15 @@ import (
 
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/postback"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
 type exportCmd struct {
-	clickhouse, networks, network, month, out string
+	clickhouse                    clickhouseFlag
+	networks, network, month, out string
 }
 
 func (c *exportCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` (env FIRSTCLAIM_CLICKHOUSE)")
+	c.clickhouse.register(fs, "")
 	fs.StringVar(&c.networks, "networks", "", "affiliate networks `file` (JSON)")
 	fs.StringVar(&c.network, "network", "", "the network to export; every network of the file when empty (one file each, --out is then a folder)")
 	fs.StringVar(&c.month, "month", "", "the month, YYYY-MM")
@@ -28,7 +28,7 @@ func (c *exportCmd) flags(fs *flag.FlagSet) {
 }
 
 func (c *exportCmd) run(ctx context.Context, env *environment) error {
-	if c.clickhouse == "" || c.networks == "" || c.month == "" {
+	if c.clickhouse.dsn == "" || c.networks == "" || c.month == "" {
 		return errors.New("--clickhouse, --networks and --month are required")
 	}
 	nets, err := postback.LoadNetworks(c.networks)
@@ -47,14 +47,14 @@ func (c *exportCmd) run(ctx context.Context, env *environment) error {
 	if len(chosen) > 1 && c.out == "-" {
 		return errors.New("several networks: give --out a folder (one CSV each) or pick one with --network")
 	}
-	conn, err := sink.Connect(c.clickhouse)
+	db, err := c.clickhouse.open()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer db.Close()
 	for i := range chosen {
 		n := &chosen[i]
-		rows, err := postback.Export(ctx, conn, n, c.month)
+		rows, err := postback.Export(ctx, db, n, c.month)
 		if err != nil {
 			return err
 		}

@@ -2,46 +2,52 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
 // importCmd is "firstclaim import TABLE FILE": its two arguments come after the flags.
 type importCmd struct {
-	clickhouse string
+	clickhouse clickhouseFlag
 	args       []string
 }
 
-func (c *importCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` (env FIRSTCLAIM_CLICKHOUSE)")
-}
+func (c *importCmd) flags(fs *flag.FlagSet) { c.clickhouse.register(fs, "") }
 
 func (c *importCmd) setArgs(args []string) { c.args = args }
 
 func (c *importCmd) run(ctx context.Context, env *environment) error {
 	if len(c.args) != 2 {
-		return fmt.Errorf("usage: firstclaim import %s FILE (CSV with a header, or NDJSON)", strings.Join(attribution.ImportTables, "|"))
+		return fmt.Errorf("usage: firstclaim import %s FILE (CSV with a header, or NDJSON)", strings.Join(attribution.Tables(), "|"))
 	}
 	table, path := c.args[0], c.args[1]
-	if !slices.Contains(attribution.ImportTables, table) {
-		return fmt.Errorf("cannot import %q: want one of %s", table, strings.Join(attribution.ImportTables, ", "))
+	if !slices.Contains(attribution.Tables(), table) {
+		return fmt.Errorf("cannot import %q: want one of %s", table, strings.Join(attribution.Tables(), ", "))
 	}
-	if c.clickhouse == "" {
-		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
-	}
-	conn, err := sink.Connect(c.clickhouse)
+	db, err := c.clickhouse.open()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	n, err := attribution.Import(ctx, conn, table, path, time.Now())
+	defer db.Close()
+	// The whole file is read and checked first: a bad value anywhere refuses it with its file, line
+	// and field, and nothing is written.
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	in := &attribution.Input{}
+	err = attribution.ReadTable(in, table, path, f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	n, err := db.Import(ctx, in, time.Now())
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/internal/browsertest"
-	"github.com/firstclaim/firstclaim/internal/chtest"
 	"github.com/firstclaim/firstclaim/redirect"
 )
 

@@ -6,22 +6,20 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/firstclaim/firstclaim/sink"
+	"github.com/firstclaim/firstclaim/clickhouse"
 )
 
 type migrateCmd struct {
-	clickhouse string
+	clickhouse clickhouseFlag
 }
 
-func (c *migrateCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN`, clickhouse://[user:password@]host:port/database (env FIRSTCLAIM_CLICKHOUSE)")
-}
+func (c *migrateCmd) flags(fs *flag.FlagSet) { c.clickhouse.register(fs, "") }
 
 func (c *migrateCmd) run(ctx context.Context, env *environment) error {
-	if c.clickhouse == "" {
+	if c.clickhouse.dsn == "" {
 		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
 	}
-	res, err := sink.Migrate(ctx, c.clickhouse, env.log)
+	res, err := clickhouse.Migrate(ctx, c.clickhouse.dsn, env.log)
 	if err != nil {
 		return err
 	}

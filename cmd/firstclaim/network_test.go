@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 // Lines of claims that came through a network are posted back to it once per status, and its

@@ -9,20 +9,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/firstclaim/firstclaim/sink"
+	"github.com/firstclaim/firstclaim/clickhouse"
 )
 
 type pruneCmd struct {
-	clickhouse string
+	clickhouse clickhouseFlag
 	olderThan  string
 	tables     string
 	ttl        bool
 }
 
 func (c *pruneCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` (env FIRSTCLAIM_CLICKHOUSE)")
+	c.clickhouse.register(fs, "")
 	fs.StringVar(&c.olderThan, "older-than", "", "delete events older than this `age`: 400d, or a Go duration such as 9600h")
-	fs.StringVar(&c.tables, "tables", strings.Join(sink.EventTables, ","), "event `tables` to prune")
+	fs.StringVar(&c.tables, "tables", strings.Join(clickhouse.EventTables(), ","), "event `tables` to prune")
 	fs.BoolVar(&c.ttl, "ttl", false, "also set a TTL of that age where the server has TTL (ClickHouse 19.6+), so it keeps pruning by itself")
 }
 
@@ -42,9 +42,6 @@ func parseAge(s string) (time.Duration, error) {
 }
 
 func (c *pruneCmd) run(ctx context.Context, env *environment) error {
-	if c.clickhouse == "" {
-		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
-	}
 	if c.olderThan == "" {
 		return errors.New("--older-than is required, for example --older-than 400d")
 	}
@@ -55,28 +52,24 @@ func (c *pruneCmd) run(ctx context.Context, env *environment) error {
 	tables := splitList(c.tables)
 	for _, t := range tables {
 		ok := false
-		for _, e := range sink.EventTables {
+		for _, e := range clickhouse.EventTables() {
 			ok = ok || t == e
 		}
 		if !ok {
-			return fmt.Errorf("--tables: %q is not an event table (%s); orders and commissions are never pruned", t, strings.Join(sink.EventTables, ", "))
+			return fmt.Errorf("--tables: %q is not an event table (%s); orders and commissions are never pruned", t, strings.Join(clickhouse.EventTables(), ", "))
 		}
 	}
-	db, err := sink.DatabaseOf(c.clickhouse)
+	db, err := c.clickhouse.open()
 	if err != nil {
 		return err
 	}
-	conn, err := sink.Connect(c.clickhouse)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer db.Close()
 	cutoff := time.Now().Add(-age)
 	ttlDays := 0
 	if c.ttl {
 		ttlDays = int(age / (24 * time.Hour))
 	}
-	res, err := sink.Prune(ctx, conn, db, tables, cutoff, ttlDays)
+	res, err := db.Prune(ctx, tables, cutoff, ttlDays)
 	for _, r := range res {
 		fmt.Fprintf(env.stdout, "%s: dropped months %v; deleting rows before %s: %v; TTL set: %v\n",
 			r.Table, r.DroppedPartitions, cutoff.UTC().Format(time.RFC3339), r.Deleted, r.TTL)

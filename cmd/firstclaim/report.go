@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/firstclaim/firstclaim/report"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
 type reportCmd struct {
-	clickhouse  string
+	clickhouse  clickhouseFlag
 	from, to    string
 	by, where   string
 	includeBots bool
@@ -22,7 +20,7 @@ type reportCmd struct {
 }
 
 func (c *reportCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` (env FIRSTCLAIM_CLICKHOUSE)")
+	c.clickhouse.register(fs, "")
 	fs.StringVar(&c.from, "from", "", "start (a date, 2026-11-01, or RFC 3339), inclusive; default 30 days before --to")
 	fs.StringVar(&c.to, "to", "", "end, exclusive; default tomorrow (UTC)")
 	fs.StringVar(&c.by, "by", "", "group by `dimensions`, comma-separated: day, hour, link, partner, program, campaign, outcome, country, device, browser, referer_host")
@@ -34,9 +32,6 @@ func (c *reportCmd) flags(fs *flag.FlagSet) {
 }
 
 func (c *reportCmd) run(ctx context.Context, env *environment) error {
-	if c.clickhouse == "" {
-		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
-	}
 	q := report.Query{IncludeBots: c.includeBots, Partner: c.partner, Limit: c.limit}
 	q.To = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	var err error
@@ -60,12 +55,12 @@ func (c *reportCmd) run(ctx context.Context, env *environment) error {
 	if c.format != "table" && c.format != "csv" && c.format != "json" {
 		return fmt.Errorf("--format %q: want table, csv or json", c.format)
 	}
-	conn, err := sink.Connect(c.clickhouse)
+	db, err := c.clickhouse.open()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	res, err := report.Run(ctx, conn, q)
+	defer db.Close()
+	res, err := report.Run(ctx, db, q)
 	if err != nil {
 		return err
 	}

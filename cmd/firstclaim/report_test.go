@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/firstclaim/firstclaim/internal/chtest"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 // serve puts the reports and the page on the admin listener; partner tokens read their own rows.

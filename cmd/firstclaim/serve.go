@@ -18,13 +18,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/cookie"
 	"github.com/firstclaim/firstclaim/enrich"
+	"github.com/firstclaim/firstclaim/internal/listener"
+	"github.com/firstclaim/firstclaim/ndjson"
 	"github.com/firstclaim/firstclaim/redirect"
 	"github.com/firstclaim/firstclaim/report"
 	"github.com/firstclaim/firstclaim/sink"
@@ -55,7 +56,7 @@ type serveCmd struct {
 	spoolMaxBytes       int64
 	segmentBytes        int64
 	maxBackoff          time.Duration
-	clickhouse          string
+	clickhouse          clickhouseFlag
 	pixelSecret         string
 	partnerTokens       string
 	geoip               string
@@ -98,7 +99,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk spool cap in bytes; records beyond it are dropped and counted")
 	fs.Int64Var(&c.segmentBytes, "spool-segment-bytes", 32<<20, "size of one spool segment file in bytes")
 	fs.DurationVar(&c.maxBackoff, "retry-max-backoff", 30*time.Second, "longest wait between attempts to write to a failing store")
-	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse `DSN` for events, clickhouse://[user:password@]host:port/database (native protocol); without it events go to --clicks")
+	c.clickhouse.register(fs, "where events go and reports are read; without it events go to --clicks")
 	fs.StringVar(&c.geoip, "geoip", "", "MaxMind DB `file` (GeoIP2/GeoLite2/DB-IP, City or Country) for country, region and city; reloaded when it changes")
 	fs.StringVar(&c.ipMode, "ip-mode", "truncate", "how much of the visitor's address is stored: full, truncate (/24, /48), hash (daily key) or none")
 	fs.DurationVar(&c.duplicateWindow, "duplicate-window", time.Hour, "a click by the same visitor on the same link within this time is flagged duplicate")
@@ -199,11 +200,11 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	if c.pixelSecret != "" && len(c.pixelSecret) < 16 {
 		return nil, fmt.Errorf("--pixel-secret is %d bytes; use at least 16 (openssl rand -hex 32)", len(c.pixelSecret))
 	}
-	progs, err := attribution.LoadPrograms(c.programs)
+	progs, err := loadPrograms(c.programs)
 	if err != nil {
 		return nil, err
 	}
-	links, err := redirect.NewLinks(redirect.LinksOptions{Programs: redirectPrograms(progs), CacheSize: c.cacheSize, Metrics: set, Logger: log})
+	links, err := redirect.NewLinks(redirect.LinksOptions{Programs: slices.Collect(maps.Values(progs)), CacheSize: c.cacheSize, Metrics: set, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -213,31 +214,29 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 
 	s := &server{links: links}
 	var w sink.Writer
-	var reportConn driver.Conn
-	if c.clickhouse != "" {
-		conn, err := sink.Connect(c.clickhouse)
-		if err != nil {
-			return nil, fmt.Errorf("--clickhouse: %w", err)
+	var db *clickhouse.DB
+	if c.clickhouse.dsn != "" {
+		if db, err = c.clickhouse.open(); err != nil {
+			return nil, err
 		}
-		s.closers = append(s.closers, conn.Close)
+		s.closers = append(s.closers, db.Close)
 		// The redirector serves whether or not ClickHouse answers: events wait in the spool.
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		// The redirector serves whether or not ClickHouse is ready; what it says at start tells the
 		// operator which it is.
-		switch have, want, err := sink.SchemaVersion(pctx, conn); {
+		switch have, want, err := db.SchemaVersion(pctx); {
 		case err != nil:
-			log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", sink.Redact(c.clickhouse), "err", err)
+			log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", clickhouse.Redact(c.clickhouse.dsn), "err", err)
 		case have < want:
 			log.Error("the ClickHouse schema is missing or behind this release; events are spooled until it is there: run firstclaim migrate",
-				"clickhouse", sink.Redact(c.clickhouse), "schema_version", have, "needed", want)
+				"clickhouse", clickhouse.Redact(c.clickhouse.dsn), "schema_version", have, "needed", want)
 		default:
-			log.Info("events go to ClickHouse", "clickhouse", sink.Redact(c.clickhouse))
+			log.Info("events go to ClickHouse", "clickhouse", clickhouse.Redact(c.clickhouse.dsn))
 		}
 		cancel()
-		w = sink.NewClickHouse(conn)
-		reportConn = conn
+		w = db.Events()
 	} else {
-		nd, err := sink.OpenNDJSON(c.clicks)
+		nd, err := ndjson.Open(c.clicks)
 		if err != nil {
 			return nil, err
 		}
@@ -295,8 +294,8 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		return nil, fmt.Errorf("--admin-listen: %w", err)
 	}
 	// The connections' time limits are swept once a second rather than set as socket deadlines
-	// on every request (see redirect.ConnLimits).
-	limits := redirect.NewConnLimits(c.requestTimeout, c.idleTimeout, time.Second, set)
+	// on every request (see listener.ConnLimits).
+	limits := listener.NewConnLimits(c.requestTimeout, c.idleTimeout, time.Second, set)
 	go limits.Run(watchCtx)
 	s.public = &fasthttp.Server{
 		Handler:               s.redirect.Handler,
@@ -313,8 +312,8 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 			return nil, err
 		}
 	}
-	if reportConn != nil {
-		reports := report.Handler(reportConn, access, log)
+	if db != nil {
+		reports := report.Handler(db, access, log)
 		adminMux.Handle("/api/v1/", reports)
 		adminMux.Handle("/ui", reports)
 	} else {
@@ -359,18 +358,6 @@ func (s *server) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func redirectPrograms(progs map[string]attribution.Program) []redirect.Program {
-	out := make([]redirect.Program, 0, len(progs))
-	for _, n := range slices.Sorted(maps.Keys(progs)) {
-		p := progs[n]
-		out = append(out, redirect.Program{
-			Name: p.Name, Window: p.Window(), ClickParam: p.ClickParam,
-			FallbackURL: p.FallbackURL, NetworkParams: p.NetworkParams,
-		})
-	}
-	return out
 }
 
 // visitorKey derives the key of the visitor hash from the newest cookie key, so every redirector

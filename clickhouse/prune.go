@@ -1,0 +1,100 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PruneResult says what Prune did to one table.
+type PruneResult struct {
+	Table             string
+	DroppedPartitions []string // whole months dropped at once
+	Deleted           bool     // a DELETE was started for the rest (ClickHouse runs it in the background)
+	TTL               bool     // a TTL now drops old rows by itself
+}
+
+// Prune removes the events of tables older than cutoff: months wholly before it are dropped as
+// partitions (instant), and the rows of cutoff's own month before it are deleted with ALTER TABLE
+// DELETE, which the server completes in the background. With ttlDays > 0 on a server that has TTL
+// (19.6 and later), it also sets a TTL of that many days, so the server keeps pruning by itself;
+// 18.16 has none, so schedule prune instead (cron, a systemd timer).
+func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlDays int) ([]PruneResult, error) {
+	conn, database := db.conn, db.name
+	ttl := false
+	if ttlDays > 0 {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
+			return nil, fmt.Errorf("cannot read the server version: %w", err)
+		}
+		ttl = HasTTL(v)
+	}
+	cutoff = cutoff.UTC().Truncate(time.Second)
+	cutMonth := cutoff.Year()*100 + int(cutoff.Month())
+	var out []PruneResult
+	for _, t := range tables {
+		if !validTable.MatchString(t) {
+			return out, fmt.Errorf("cannot prune %q: not a table name", t)
+		}
+		res := PruneResult{Table: t}
+		rows, err := conn.Query(ctx, Query("schema/prune_partitions"), database, t)
+		if err != nil {
+			return out, fmt.Errorf("cannot list the partitions of %s: %w", t, err)
+		}
+		var parts []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("cannot list the partitions of %s: %w", t, err)
+			}
+			parts = append(parts, p)
+		}
+		rows.Close()
+		for _, p := range parts {
+			month, err := strconv.Atoi(strings.Trim(p, "'"))
+			if err != nil || month >= cutMonth {
+				continue
+			}
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", quoteIdent(t), month)); err != nil {
+				return out, fmt.Errorf("cannot drop partition %d of %s: %w", month, t, err)
+			}
+			res.DroppedPartitions = append(res.DroppedPartitions, strconv.Itoa(month))
+		}
+		if cutoff.Day() != 1 || cutoff.Hour() != 0 || cutoff.Minute() != 0 || cutoff.Second() != 0 {
+			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE ts < toDateTime(%d)", quoteIdent(t), cutoff.Unix())
+			if err := conn.Exec(ctx, q); err != nil {
+				return out, fmt.Errorf("cannot delete old rows of %s: %w", t, err)
+			}
+			res.Deleted = true
+		}
+		if ttl {
+			q := fmt.Sprintf("ALTER TABLE %s MODIFY TTL ts + toIntervalDay(%d)", quoteIdent(t), ttlDays)
+			if err := conn.Exec(ctx, q); err != nil {
+				return out, fmt.Errorf("cannot set the TTL of %s: %w", t, err)
+			}
+			res.TTL = true
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+var validTable = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// HasTTL reports whether a server version (SELECT version()) supports table TTL: 19.6 and later.
+func HasTTL(version string) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 19 || major == 19 && minor >= 6
+}

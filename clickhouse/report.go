@@ -1,0 +1,198 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/report"
+)
+
+// dimensionColumns maps each source's report dimensions (report.Holds) to the column or
+// expression that holds them. Names come from this fixed table, so no request text ever becomes
+// SQL; filter values are bound as parameters. A test fails if this table and report's disagree.
+var dimensionColumns = map[report.Source]map[string]string{
+	report.SourceClicks: {
+		"day": dayExpr, "hour": hourExpr, "partner": "partner_id", "program": "program", "link": "link",
+		"campaign": "campaign", "outcome": "outcome", "country": "country", "device": "device_type",
+		"browser": "browser", "referer_host": "referer_host",
+	},
+	report.SourceAssociations: {"day": dayExpr, "hour": hourExpr, "partner": "partner_id", "program": "program", "link": "link"},
+	report.SourceLines:        {"day": dayExpr, "hour": hourExpr, "partner": "partner_id", "program": "program"},
+	report.SourceImpressions: {"day": dayExpr, "hour": hourExpr, "partner": "partner_id", "program": "program", "link": "link",
+		"campaign": "campaign"},
+}
+
+const (
+	dayExpr  = "toString(toDate(ts))"
+	hourExpr = "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00Z')"
+)
+
+// DimensionColumn returns the column a source holds a dimension in, or "" when it has none.
+func DimensionColumn(src report.Source, dim string) string { return dimensionColumns[src][dim] }
+
+// reportSQL fills a query template of sql/report for a slice: {dims} with the grouped dimensions
+// (each as d_NAME), {where} with a bound condition per filter, {group_by} and {group_comma}. It
+// returns the filters' values in the order of their placeholders.
+func reportSQL(tmpl string, src report.Source, s report.Slice) (string, []any, error) {
+	cols := dimensionColumns[src]
+	var dims, group []string
+	for _, b := range s.By {
+		c, ok := cols[b]
+		if !ok {
+			return "", nil, fmt.Errorf("the %s have no %s", src, b)
+		}
+		dims = append(dims, c+" AS d_"+b+",")
+		group = append(group, "d_"+b)
+	}
+	var conds []string
+	var args []any
+	for _, k := range slices.Sorted(maps.Keys(s.Where)) {
+		c, ok := cols[k]
+		if !ok {
+			return "", nil, fmt.Errorf("the %s have no %s", src, k)
+		}
+		conds = append(conds, "AND "+c+" = ?")
+		args = append(args, s.Where[k])
+	}
+	groupBy, groupComma := "", ""
+	if len(group) > 0 {
+		groupBy, groupComma = "GROUP BY "+strings.Join(group, ", "), strings.Join(group, ", ")+", "
+	}
+	sql := strings.NewReplacer("{dims}", strings.Join(dims, "\n    "), "{where}", strings.Join(conds, " "),
+		"{group_by}", groupBy, "{group_comma}", groupComma, "    {click_metrics}", fragment("report/click_metrics")).Replace(tmpl)
+	return sql, args, nil
+}
+
+// Groups implements report.Store: one source's groups of a slice, computed in ClickHouse with each
+// event id counted once however often a replay wrote it.
+func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) ([]report.Group, error) {
+	dedup := false
+	if src == report.SourceClicks {
+		// Repeats can only be where a retry or the spool wrote: count such a range the careful way.
+		var replayed uint64
+		if err := db.conn.QueryRow(ctx, Query("report/replayed_rows"), DateTime(s.From), DateTime(s.To)).Scan(&replayed); err != nil {
+			return nil, err
+		}
+		dedup = replayed > 0
+	}
+	sql, args, err := groupsSQL(src, s, dedup)
+	if err != nil {
+		return nil, err
+	}
+	return db.groups(ctx, sql, args, len(s.By))
+}
+
+// groupsSQL is the query of a source's groups and its parameters; dedup counts clicks the careful
+// way (sql/report/clicks_dedup.sql).
+func groupsSQL(src report.Source, s report.Slice, dedup bool) (string, []any, error) {
+	from, to := DateTime(s.From), DateTime(s.To)
+	bots := u8(s.IncludeBots)
+	var tmpl string
+	var args []any
+	switch src {
+	case report.SourceClicks:
+		tmpl, args = Query("report/clicks"), []any{bots, bots, bots, bots, from, to}
+		if dedup {
+			tmpl = Query("report/clicks_dedup")
+		}
+	case report.SourceAssociations:
+		tmpl, args = Query("report/associations"), []any{from, to}
+	case report.SourceLines:
+		tmpl, args = Query("report/commissions"), []any{from, to}
+	case report.SourceImpressions:
+		tmpl, args = Query("report/impressions"), []any{bots, from, to}
+	default:
+		return "", nil, fmt.Errorf("no such source %d", src)
+	}
+	sql, filters, err := reportSQL(tmpl, src, s)
+	if err != nil {
+		return "", nil, err
+	}
+	args = append(args, filters...)
+	if dedup {
+		// The parameters of clicks_dedup.sql: the filters again, then the range twice more.
+		args = append(append(append(args, from, to), filters...), from, to, from, to)
+	}
+	return sql, args, nil
+}
+
+// groups runs a report query and reads its rows by their columns' names: the first nDims are the
+// dimensions, currency, base and commission are the money of commission lines, and every other
+// column is a count of that name.
+func (db *DB) groups(ctx context.Context, sql string, args []any, nDims int) ([]report.Group, error) {
+	rows, err := db.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	names := rows.Columns()
+	var out []report.Group
+	for rows.Next() {
+		g := report.Group{Dims: make([]string, nDims), Counts: map[string]uint64{}}
+		counts := make([]uint64, len(names))
+		dest := make([]any, len(names))
+		for i, n := range names {
+			switch {
+			case i < nDims:
+				dest[i] = &g.Dims[i]
+			case n == "currency":
+				dest[i] = &g.Currency
+			case n == "base":
+				dest[i] = &g.Base
+			case n == "commission":
+				dest[i] = &g.Commission
+			default:
+				dest[i] = &counts[i]
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		for i, n := range names[nDims:] {
+			if n != "currency" && n != "base" && n != "commission" {
+				g.Counts[n] = counts[nDims+i]
+			}
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// Lines implements report.Store: the current commission lines in a range (at most 10,000, newest
+// first).
+func (db *DB) Lines(ctx context.Context, q report.LinesQuery) ([]attribution.Line, error) {
+	where, args := "", []any{DateTime(q.From), DateTime(q.To)}
+	if q.Partner != "" {
+		where += " AND partner_id = ?"
+		args = append(args, q.Partner)
+	}
+	if q.Program != "" {
+		where += " AND program = ?"
+		args = append(args, q.Program)
+	}
+	var out []attribution.Line
+	err := db.each(ctx, "commission lines", linesSQL(where), args, func(rows driver.Rows) error {
+		var l attribution.Line
+		if err := rows.Scan(&l.Program, &l.PartnerID, &l.Line, &l.Ref, &l.AccountID, &l.Status, &l.Reason, &l.Currency,
+			&l.Base, &l.Rate, &l.Commission, &l.PayableOn, &l.TS); err != nil {
+			return err
+		}
+		l.BaseCount = l.Line == attribution.LineTier || l.Line == attribution.LineLead
+		l.PayableOn = fromDateTime(l.PayableOn, 0)
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+func linesSQL(where string) string {
+	return strings.Replace(Query("report/lines"), "{where}", where, 1)
+}
+
+var _ report.Store = (*DB)(nil)
