@@ -31,7 +31,7 @@ type ClickRow struct {
 // Set makes r the row of c; replayed marks a row written by a retry or from the spool.
 func (r *ClickRow) Set(c *Click, replayed bool) {
 	r.Click = *c
-	r.second, r.milli, r.expires = storedSecond(c.TS), storedMilli(c.TS), storedSecond(c.ClaimExpiresAt)
+	r.second, r.milli, r.expires = StoredTime(c.TS), StoredMilli(c.TS), StoredTime(c.ClaimExpiresAt)
 	r.outcome = c.Outcome.String()
 	for i, v := range [...]bool{c.Tampered, c.Bot, c.NotNavigation, c.RateLimited, c.Duplicate, c.GPC, replayed} {
 		r.flags[i] = u8(v)
@@ -87,8 +87,8 @@ type AssociationRow struct {
 // Set makes r the row of a.
 func (r *AssociationRow) Set(a *Association) {
 	r.Association = *a
-	r.second, r.milli = storedSecond(a.TS), storedMilli(a.TS)
-	r.claimed, r.expires = storedSecond(a.ClaimedAt), storedSecond(a.ClaimExpiresAt)
+	r.second, r.milli = StoredTime(a.TS), StoredMilli(a.TS)
+	r.claimed, r.expires = StoredTime(a.ClaimedAt), StoredTime(a.ClaimExpiresAt)
 }
 
 // AssociationColumns are the associations table's columns.
@@ -121,7 +121,7 @@ type ImpressionRow struct {
 // Set makes r the row of m.
 func (r *ImpressionRow) Set(m *Impression) {
 	r.Impression = *m
-	r.second, r.milli = storedSecond(m.TS), storedMilli(m.TS)
+	r.second, r.milli = StoredTime(m.TS), StoredMilli(m.TS)
 	r.bot, r.known = u8(m.Bot), u8(m.Known)
 }
 
@@ -161,17 +161,17 @@ func JSONTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-// storedSecond is t for a DateTime column: whole seconds in UTC, the zero time (and anything before
-// the epoch) as the epoch, which stands for "none".
-func storedSecond(t time.Time) time.Time {
+// StoredTime is t as a DateTime column holds it: whole seconds in UTC, the zero time (and anything
+// before the epoch) as the epoch, which stands for "none".
+func StoredTime(t time.Time) time.Time {
 	if t.IsZero() || t.Unix() < 0 {
 		return time.Unix(0, 0).UTC()
 	}
 	return t.UTC().Truncate(time.Second)
 }
 
-// storedMilli is the millisecond part of t, for the *_ms column beside a DateTime.
-func storedMilli(t time.Time) uint16 {
+// StoredMilli is the millisecond part of t, for the *_ms column beside a DateTime.
+func StoredMilli(t time.Time) uint16 {
 	if t.IsZero() || t.Unix() < 0 {
 		return 0
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Outcome says what a request on a link did to the visitor's claim (RULES.md R1).
+// Outcome says what a request on a link did to the visitor's claim (docs/rules.md §1).
 type Outcome uint8
 
 const (
@@ -131,7 +131,7 @@ const (
 )
 
 // Association binds a merchant's account to the partner whose claim the visitor carried when it
-// registered or logged in (RULES.md R2).
+// registered or logged in (docs/rules.md §2).
 type Association struct {
 	ID             string // event id; the same report repeated has the same id
 	TS             time.Time

@@ -13,7 +13,7 @@ const hexdigits = "0123456789abcdef"
 // NewID writes a new event id into dst: a UUID version 7 (48 bits of Unix milliseconds, 12 bits of
 // the fraction of the millisecond, in steps of 1/4096, as RFC 9562 section 6.2 method 3 allows,
 // then 62 random bits), in its usual 36-character form. Ids sort by time, to a quarter of a
-// microsecond, so a click id also orders events of the same instant (RULES.md R8), the clicks of one
+// microsecond, so a click id also orders events of the same instant (docs/rules.md §8), the clicks of one
 // redirector sort in the order they came, and any number of redirectors can make ids without
 // talking to each other. It does not allocate.
 func NewID(dst *[IDLen]byte, now time.Time) {

@@ -9,7 +9,7 @@ import (
 
 // Compute applies program p to in as known at asOf and returns its commission lines. It is pure:
 // the same input and asOf give the same lines, in the same order. Orders, associations and refunds
-// after asOf are not yet known and are left out (RULES.md R8).
+// after asOf are not yet known and are left out (docs/rules.md §8).
 func Compute(p *Program, in *Input, asOf time.Time) ([]Line, error) {
 	e, err := newEngine(p, in, asOf)
 	if err != nil {
@@ -30,7 +30,7 @@ func Compute(p *Program, in *Input, asOf time.Time) ([]Line, error) {
 	return lines, nil
 }
 
-// binding is an account's claim at account level (RULES.md R2): it covers orders placed in
+// binding is an account's claim at account level (docs/rules.md §2): it covers orders placed in
 // [start, end). forever marks refer-a-friend's registered friends, who stay the referrer's.
 type binding struct {
 	partner string
@@ -65,7 +65,7 @@ type engine struct {
 	bindings map[string][]binding
 	regs     map[string]Association // each account's first register association (live claim or not)
 
-	// paid orders by identity, in (ts, id) order: the basis of "who is new" (R4).
+	// paid orders by identity, in (ts, id) order: the basis of "who is new" (§4).
 	paid map[string][]*Order
 
 	minBase, leadAmount, customerCap int64
@@ -166,9 +166,9 @@ func (e *engine) partnerFor(partner, month string) (Partner, bool) {
 }
 
 // bind turns the program's associations into bindings, account by account, in time order:
-// an association counts only while the cookie claim it carries is live (R2.3); the first one
+// an association counts only while the cookie claim it carries is live (§2.3); the first one
 // binds the account for the window; while it is bound, others (any partner's) change nothing;
-// after it lapses, the next live association binds it afresh (R2.2).
+// after it lapses, the next live association binds it afresh (§2.2).
 func (e *engine) bind(all []Association) {
 	var as []*Association
 	for i := range all {
@@ -325,7 +325,7 @@ func (e *engine) productEligible(o *Order) bool {
 	return o.Category != "domains" && o.Category != "marketplace"
 }
 
-// refundInReview is the refund known at asOf and made inside the order's review period (R3).
+// refundInReview is the refund known at asOf and made inside the order's review period (§3).
 func (e *engine) refundInReview(o *Order) int64 {
 	if o.Refund <= 0 || o.RefundedAt.IsZero() || o.RefundedAt.After(e.asOf) {
 		return 0
@@ -350,7 +350,7 @@ func (e *engine) refundAfterReview(o *Order) int64 {
 // orderLines writes one order line per order (and a clawback line per refund after the review period)
 // for the programs that pay on orders.
 func (e *engine) orderLines() []Line {
-	// ambassador-2025: per binding, whether its customer was new at the claim's start (R4), and the
+	// ambassador-2025: per binding, whether its customer was new at the claim's start (§4), and the
 	// products whose first order fell inside it.
 	type claimState struct {
 		isNew      bool
@@ -381,7 +381,7 @@ func (e *engine) orderLines() []Line {
 		case e.partnerIdentity(b.partner) != "" && e.partnerIdentity(b.partner) == id:
 			reject(ReasonSamePerson)
 		default:
-			// Who is new (R4), and the rate that follows from it.
+			// Who is new (§4), and the rate that follows from it.
 			switch e.p.Rules.NewUsers {
 			case NewUsersFirstPurchase:
 				if paidAmount <= 0 || e.paidBefore(id, o, time.Time{}) {
@@ -489,7 +489,7 @@ func (e *engine) orderRate(b *binding, o *Order) Rate {
 }
 
 // leads writes the affiliate program's lead lines: one per account registered through a claim
-// (R6a), for the partner whose claim it carried.
+// (§6.1), for the partner whose claim it carried.
 func (e *engine) leads() []Line {
 	accounts := make([]string, 0, len(e.regs))
 	for acc := range e.regs {

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// The offline contract's files (RULES.md): each NAME.csv (with a header; columns in any order,
+// The offline contract's files (docs/rules.md §9): each NAME.csv (with a header; columns in any order,
 // extra columns ignored) or NAME.ndjson / NAME.jsonl (one object a line, same field names).
 const (
 	FileAccounts     = "accounts"

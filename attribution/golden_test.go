@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/cases")
 
-// caseSpec is testdata/cases/NAME/case.json: the rule of RULES.md the case checks, and how to run it.
+// caseSpec is testdata/cases/NAME/case.json: the rule of docs/rules.md the case checks, and how to run it.
 type caseSpec struct {
 	Rule    string `json:"rule"`
 	Program string `json:"program"`
@@ -39,8 +39,8 @@ func TestGoldenCases(t *testing.T) {
 			if err := json.Unmarshal(data, &spec); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(spec.Rule, "R") {
-				t.Fatalf("case.json must name the rule of RULES.md it checks, got %q", spec.Rule)
+			if !strings.HasPrefix(spec.Rule, "§") {
+				t.Fatalf("case.json must name the rule of docs/rules.md it checks, got %q", spec.Rule)
 			}
 			progData, _ := os.ReadFile(filepath.Join(dir, "programs.json")) // none: the presets alone
 			progs, err := attribution.ParsePrograms("programs.json", progData)

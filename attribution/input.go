@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Account types (RULES.md, the offline contract).
+// Account types (docs/rules.md §9).
 const (
 	AccountPersonal      = "personal"
 	AccountEnterprise    = "enterprise"
@@ -35,7 +35,7 @@ type Partner struct {
 	Month      string
 }
 
-// Association binds an account to the partner whose claim the visitor carried (RULES.md R2).
+// Association binds an account to the partner whose claim the visitor carried (docs/rules.md §2).
 type Association struct {
 	TS        time.Time
 	Program   string

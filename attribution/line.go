@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Line kinds (RULES.md, the offline contract).
+// Line kinds (docs/rules.md §9).
 const (
 	LineOrder    = "order"
 	LineClawback = "clawback"
@@ -23,7 +23,7 @@ const (
 	StatusRejected = "rejected"
 )
 
-// Reasons a line is rejected (RULES.md R5), in the order they are checked.
+// Reasons a line is rejected (docs/rules.md §5), in the order they are checked.
 const (
 	ReasonNoClaim            = "no_claim"
 	ReasonOutsideWindow      = "outside_window"

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Money is an exact amount in a currency's minor units (cents, fen), never a float (RULES.md R7).
+// Money is an exact amount in a currency's minor units (cents, fen), never a float (docs/rules.md §7).
 type Money struct {
 	Minor    int64
 	Currency string
@@ -155,7 +155,7 @@ func (r Rate) String() string {
 }
 
 // Apply returns base × r rounded half-up (away from zero for negative bases) to the minor unit,
-// once (RULES.md R7).
+// once (docs/rules.md §7).
 func (r Rate) Apply(base int64) int64 {
 	p := new(big.Int).Mul(big.NewInt(base), big.NewInt(r.num))
 	d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(r.scale)), nil)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Preset names (RULES.md R6).
+// Preset names (docs/rules.md §6).
 const (
 	PresetAffiliate      = "affiliate"
 	PresetAmbassador2021 = "ambassador-2021"
@@ -15,7 +15,7 @@ const (
 	PresetCampaign       = "campaign-2022-06"
 )
 
-// How a program decides who is new (RULES.md R4).
+// How a program decides who is new (docs/rules.md §4).
 const (
 	NewUsersAny           = ""               // every customer counts
 	NewUsersFirstPurchase = "first_purchase" // only a new user's orders (ambassador-2021)
@@ -29,13 +29,13 @@ const (
 )
 
 // Rules are a program's parameters. Amounts are decimal strings in major units of Currency;
-// rates are decimal fractions. The preset decides which lines the program writes (RULES.md R6a).
+// rates are decimal fractions. The preset decides which lines the program writes (docs/rules.md §6.1).
 type Rules struct {
 	Currency   string `json:"currency"`
-	ReviewDays int    `json:"review_days"` // pending for this long after the order (R5), refunds inside it reduce the base (R3)
+	ReviewDays int    `json:"review_days"` // pending for this long after the order (§5), refunds inside it reduce the base (§3)
 	Payable    string `json:"payable"`
 
-	// Eligibility (R5).
+	// Eligibility (§5).
 	Products           []string `json:"products"`            // eligible products; empty: every product outside ExcludedCategories
 	ExcludedCategories []string `json:"excluded_categories"` // never eligible
 	PrepaidOnly        bool     `json:"prepaid_only"`        // pay_as_you_go otherwise
@@ -85,7 +85,7 @@ type Tier struct {
 	Reward string `json:"reward"`
 }
 
-// The products of seed 000 rule 1 (RULES.md R6b).
+// The products of seed 000 rule 1 (docs/rules.md §6.2).
 var affiliateProducts = []string{
 	"ecs", "rds", "redis", "analyticdb-pg", "mongodb", "dts", "drds", "anti-ddos-basic", "anti-ddos-pro",
 	"waf", "server-guard", "ssl-certificates", "oss", "tablestore", "cdn", "nas",
@@ -146,7 +146,7 @@ var presets = []Program{
 			Currency: "CNY", ReviewDays: 30, Payable: PayableReview,
 			ExcludedCategories: []string{"domains", "marketplace"},
 			Campaign: &CampaignRules{
-				// 2022-06-07 to 2022-06-30 China time (UTC+8), decided in RULES.md.
+				// 2022-06-07 to 2022-06-30 China time (UTC+8), decided in docs/rules.md §6.
 				Start:   time.Date(2022, 6, 6, 16, 0, 0, 0, time.UTC),
 				End:     time.Date(2022, 6, 30, 16, 0, 0, 0, time.UTC),
 				Payout:  "2022-08-08",

@@ -10,22 +10,22 @@ import (
 	"time"
 )
 
-// Day is the unit of windows and periods: 24 hours (RULES.md R8).
+// Day is the unit of windows and periods: 24 hours (docs/rules.md §8).
 const Day = 24 * time.Hour
 
-// Where a program's account-level window is counted from (RULES.md R2.3).
+// Where a program's account-level window is counted from (docs/rules.md §2.3).
 const (
 	FromClick       = "click"
 	FromAssociation = "association"
 )
 
-// Program is one referral program: a preset's rules with its parameters (RULES.md R6). Every
+// Program is one referral program: a preset's rules with its parameters (docs/rules.md §6). Every
 // number is configuration; the presets are only defaults.
 type Program struct {
 	Name   string `json:"name"`
 	Preset string `json:"preset"`
 
-	// Claims (R1, R2).
+	// Claims (§1, §2).
 	WindowDays int    `json:"window_days"`
 	WindowFrom string `json:"window_from"`
 
@@ -43,7 +43,7 @@ func (p *Program) Window() time.Duration { return time.Duration(p.WindowDays) * 
 // CookieName is the name of the program's claim cookie.
 func (p *Program) CookieName() string { return "fc_" + p.Name }
 
-// Presets returns the built-in programs of RULES.md R6, one per preset, named after it.
+// Presets returns the built-in programs of docs/rules.md §6, one per preset, named after it.
 func Presets() map[string]Program {
 	m := make(map[string]Program, len(presets))
 	for _, p := range presets {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// R6: the presets' windows and where they count from.
+// §6: the presets' windows and where they count from.
 func TestPresets(t *testing.T) {
 	progs := Presets()
 	for name, want := range map[string]struct {
@@ -90,7 +90,7 @@ func TestCheckDestination(t *testing.T) {
 	}
 }
 
-// R7: exact decimals in minor units, rounded half-up once.
+// §7: exact decimals in minor units, rounded half-up once.
 func TestMoney(t *testing.T) {
 	for _, tc := range []struct {
 		s, cur string

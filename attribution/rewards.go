@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// credits writes refer-a-friend's lines (R6a): per referred friend, the base credit once its cash
+// credits writes refer-a-friend's lines (§6.1): per referred friend, the base credit once its cash
 // spend on qualifying categories reaches the threshold, and the bonus on what it spent above the
 // threshold in its first days, the two together at most the cap (the bonus cut first).
 //
@@ -110,7 +110,7 @@ func statusBy(asOf, payable time.Time) string {
 	return StatusApproved
 }
 
-// tiers writes a tier campaign's lines (R6, seed 004): per partner, the valid new users it brought
+// tiers writes a tier campaign's lines (§6, seed 004): per partner, the valid new users it brought
 // (an identity's first paid order inside the campaign, at least the minimum base, in an eligible
 // category, covered by the partner's binding) and the reward of the highest tier reached.
 func (e *engine) tiers() []Line {

@@ -153,15 +153,21 @@ func (db *DB) saveLines(ctx context.Context, lines []attribution.Line, asOf, com
 
 // CurrentLines reads the current state of a program's lines from the commissions table.
 func (db *DB) CurrentLines(ctx context.Context, program string) ([]attribution.Line, error) {
+	return db.lines(ctx, Query("attribution/commissions_current"), []any{program})
+}
+
+// lines reads commission lines: program, partner_id, line, ref, account_id, status, reason,
+// currency, base, rate, commission, payable_on, ts.
+func (db *DB) lines(ctx context.Context, query string, args []any) ([]attribution.Line, error) {
 	var out []attribution.Line
-	err := db.each(ctx, "commissions", Query("attribution/commissions_current"), []any{program}, func(rows driver.Rows) error {
-		l := attribution.Line{Program: program}
-		if err := rows.Scan(&l.Line, &l.Ref, &l.PartnerID, &l.AccountID, &l.Status, &l.Reason, &l.Currency, &l.Base,
-			&l.Rate, &l.Commission, &l.PayableOn); err != nil {
+	err := db.each(ctx, "commission lines", query, args, func(rows driver.Rows) error {
+		var l attribution.Line
+		if err := rows.Scan(&l.Program, &l.PartnerID, &l.Line, &l.Ref, &l.AccountID, &l.Status, &l.Reason, &l.Currency,
+			&l.Base, &l.Rate, &l.Commission, &l.PayableOn, &l.TS); err != nil {
 			return err
 		}
 		l.BaseCount = l.Line == attribution.LineTier || l.Line == attribution.LineLead
-		l.PayableOn = fromDateTime(l.PayableOn, 0)
+		l.PayableOn, l.TS = fromDateTime(l.PayableOn, 0), fromDateTime(l.TS, 0)
 		out = append(out, l)
 		return nil
 	})

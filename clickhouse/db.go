@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/sink"
 )
 
@@ -123,12 +124,7 @@ func classify(err error) error {
 }
 
 // DateTime converts t for a DateTime column: seconds in UTC, the zero time as the epoch.
-func DateTime(t time.Time) time.Time {
-	if t.IsZero() || t.Unix() < 0 {
-		return time.Unix(0, 0).UTC()
-	}
-	return t.UTC().Truncate(time.Second)
-}
+func DateTime(t time.Time) time.Time { return firstclaim.StoredTime(t) }
 
 // fromDateTime turns a DateTime column (and its milliseconds) back into an instant; the epoch, which
 // stands for "none", becomes the zero time.
@@ -140,12 +136,7 @@ func fromDateTime(t time.Time, ms uint16) time.Time {
 }
 
 // Millis is the millisecond part of t, for the *_ms column beside a DateTime.
-func Millis(t time.Time) uint16 {
-	if t.IsZero() || t.Unix() < 0 {
-		return 0
-	}
-	return uint16(t.Nanosecond() / 1e6)
-}
+func Millis(t time.Time) uint16 { return firstclaim.StoredMilli(t) }
 
 func u8(b bool) uint8 {
 	if b {

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/report"
 )
@@ -176,19 +174,7 @@ func (db *DB) Lines(ctx context.Context, q report.LinesQuery) ([]attribution.Lin
 		where += " AND program = ?"
 		args = append(args, q.Program)
 	}
-	var out []attribution.Line
-	err := db.each(ctx, "commission lines", linesSQL(where), args, func(rows driver.Rows) error {
-		var l attribution.Line
-		if err := rows.Scan(&l.Program, &l.PartnerID, &l.Line, &l.Ref, &l.AccountID, &l.Status, &l.Reason, &l.Currency,
-			&l.Base, &l.Rate, &l.Commission, &l.PayableOn, &l.TS); err != nil {
-			return err
-		}
-		l.BaseCount = l.Line == attribution.LineTier || l.Line == attribution.LineLead
-		l.PayableOn = fromDateTime(l.PayableOn, 0)
-		out = append(out, l)
-		return nil
-	})
-	return out, err
+	return db.lines(ctx, linesSQL(where), args)
 }
 
 func linesSQL(where string) string {

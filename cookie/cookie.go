@@ -1,6 +1,7 @@
 package cookie
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -87,7 +88,7 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// Claim is what a claim cookie holds (RULES.md R1.2). Times are whole seconds.
+// Claim is what a claim cookie holds (docs/rules.md §1.2). Times are whole seconds.
 type Claim struct {
 	PartnerID      string
 	Link           string
@@ -97,7 +98,7 @@ type Claim struct {
 	ExpiresAt      time.Time
 }
 
-// Live reports whether the claim covers instant t: ClaimedAt <= t < ExpiresAt (RULES.md R8). A claim
+// Live reports whether the claim covers instant t: ClaimedAt <= t < ExpiresAt (docs/rules.md §8). A claim
 // from the future (a clock ahead of ours) counts as live, so that skew cannot take a claim away.
 func (c *Claim) Live(t time.Time) bool {
 	return !c.ExpiresAt.IsZero() && t.Before(c.ExpiresAt)
@@ -204,11 +205,11 @@ func (s *Signer) Verify(scratch []byte, program string, value []byte, c *Claim) 
 	if len(value) > maxValue {
 		return scratch, ErrMalformed
 	}
-	dot1 := indexByte(value, '.')
+	dot1 := bytes.IndexByte(value, '.')
 	if dot1 <= 0 {
 		return scratch, ErrMalformed
 	}
-	dot2 := dot1 + 1 + indexByte(value[dot1+1:], '.')
+	dot2 := dot1 + 1 + bytes.IndexByte(value[dot1+1:], '.')
 	if dot2 <= dot1 || len(value)-dot2-1 != macB64Len {
 		return scratch, ErrMalformed
 	}
@@ -276,15 +277,6 @@ func decodePayload(p []byte, c *Claim) error {
 	c.ClaimedAt = time.Unix(claimed, 0).UTC()
 	c.ExpiresAt = time.Unix(expires, 0).UTC()
 	return nil
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // b2s views b as a string without copying; the string must not outlive b's contents.

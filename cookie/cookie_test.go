@@ -81,7 +81,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
-// R1.6: a cookie whose signature does not verify is no claim.
+// §1.6: a cookie whose signature does not verify is no claim.
 func TestVerifyRejects(t *testing.T) {
 	s := mustSigner(t, "k1:"+secretA)
 	c := NewClaim(time.Unix(1_700_000_000, 0), time.Hour, "p", "l", "id", "")
@@ -141,7 +141,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// R1.2 to R1.5, with R8's half-open window.
+// §1.2 to §1.5, with §8's half-open window.
 func TestDecide(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	live := NewClaim(t0, 15*24*time.Hour, "A", "l", "c", "")
@@ -153,12 +153,12 @@ func TestDecide(t *testing.T) {
 		partner  string
 		want     Decision
 	}{
-		{"no cookie claims", "R1.2", t0, nil, "A", Claimed},
-		{"same partner keeps", "R1.3", t0.Add(time.Hour), &live, "A", Kept},
-		{"other partner is protected", "R1.4", t0.Add(time.Hour), &live, "B", Protected},
-		{"last second of the window still protects", "R8", t0.Add(15*24*time.Hour - time.Second), &live, "B", Protected},
-		{"window end is exclusive: claims afresh", "R1.5/R8", t0.Add(15 * 24 * time.Hour), &live, "B", Claimed},
-		{"expired claim of the same partner claims afresh", "R1.5", t0.Add(16 * 24 * time.Hour), &live, "A", Claimed},
+		{"no cookie claims", "§1.2", t0, nil, "A", Claimed},
+		{"same partner keeps", "§1.3", t0.Add(time.Hour), &live, "A", Kept},
+		{"other partner is protected", "§1.4", t0.Add(time.Hour), &live, "B", Protected},
+		{"last second of the window still protects", "§8", t0.Add(15*24*time.Hour - time.Second), &live, "B", Protected},
+		{"window end is exclusive: claims afresh", "§1.5/§8", t0.Add(15 * 24 * time.Hour), &live, "B", Claimed},
+		{"expired claim of the same partner claims afresh", "§1.5", t0.Add(16 * 24 * time.Hour), &live, "A", Claimed},
 	} {
 		if got := Decide(tc.at, tc.existing, tc.partner); got != tc.want {
 			t.Errorf("%s (%s): %v, want %v", tc.name, tc.rule, got, tc.want)

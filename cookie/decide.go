@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// Decision is what a navigation click does to the claim of its program (RULES.md R1).
+// Decision is what a navigation click does to the claim of its program (docs/rules.md §1).
 type Decision uint8
 
 const (
 	Undecided Decision = iota
-	Claimed            // no live claim: the click claims (R1.2, R1.5, R1.6)
-	Kept               // a live claim by the same partner: kept, expiry unchanged (R1.3)
-	Protected          // a live claim by another partner: nothing changes (R1.4)
+	Claimed            // no live claim: the click claims (§1.2, §1.5, §1.6)
+	Kept               // a live claim by the same partner: kept, expiry unchanged (§1.3)
+	Protected          // a live claim by another partner: nothing changes (§1.4)
 )
 
 func (d Decision) String() string {
@@ -42,7 +42,7 @@ func Decide(now time.Time, existing *Claim, partnerID string) Decision {
 	return Protected
 }
 
-// NewClaim is the claim a click makes at now for window (RULES.md R1.2): expires-at =
+// NewClaim is the claim a click makes at now for window (docs/rules.md §1.2): expires-at =
 // claimed-at + window. Times are truncated to whole seconds, as the cookie stores them.
 func NewClaim(now time.Time, window time.Duration, partnerID, link, clickID, networkClickID string) Claim {
 	at := now.Truncate(time.Second).UTC()

@@ -1,5 +1,5 @@
 // Package cookie is the claim cookie: what it holds, how it is signed and verified, and how a click
-// decides between claiming, keeping and protecting (RULES.md R1).
+// decides between claiming, keeping and protecting (docs/rules.md §1).
 //
 // A cookie value is KEYID "." base64url(payload) "." base64url(HMAC-SHA256(program, KEYID "." payload)).
 // The program's name is inside the signed text, so a cookie copied from one program to another does

@@ -21,7 +21,7 @@ import (
 	"github.com/firstclaim/firstclaim/cookie"
 )
 
-// AssociationOptions configure how merchants report sign-ups and log-ins (RULES.md R2).
+// AssociationOptions configure how merchants report sign-ups and log-ins (docs/rules.md §2).
 type AssociationOptions struct {
 	// PixelSecret is shared with the merchant: the pixel's parameters are signed with it. Without it
 	// the pixel refuses everything.
@@ -144,7 +144,7 @@ func pixel(ctx *fasthttp.RequestCtx) {
 // long before the claim began is taken as made when it began.
 const clockSkew = 5 * time.Minute
 
-// liveAt reports whether the claim was live at ts (RULES.md R2.3: claimed-at <= ts < expires-at),
+// liveAt reports whether the claim was live at ts (docs/rules.md §2.3: claimed-at <= ts < expires-at),
 // and the time to record, moved up to the claim's start within the allowed clock skew.
 func liveAt(c *cookie.Claim, ts time.Time) (time.Time, bool) {
 	if ts.Before(c.ClaimedAt) {

@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -100,7 +101,7 @@ func walkRight(h []byte, f func([]byte) bool) {
 func forwardedFor(elem []byte) (netip.Addr, bool) {
 	for len(elem) > 0 {
 		var pair []byte
-		if i := indexByte(elem, ';'); i >= 0 {
+		if i := bytes.IndexByte(elem, ';'); i >= 0 {
 			pair, elem = elem[:i], elem[i+1:]
 		} else {
 			pair, elem = elem, nil
@@ -114,12 +115,12 @@ func forwardedFor(elem []byte) (netip.Addr, bool) {
 			v = v[1 : len(v)-1]
 		}
 		if len(v) > 0 && v[0] == '[' {
-			end := indexByte(v, ']')
+			end := bytes.IndexByte(v, ']')
 			if end < 0 {
 				return netip.Addr{}, false
 			}
 			v = v[1:end]
-		} else if i := indexByte(v, ':'); i >= 0 && indexByte(v[i+1:], ':') < 0 {
+		} else if i := bytes.IndexByte(v, ':'); i >= 0 && bytes.IndexByte(v[i+1:], ':') < 0 {
 			v = v[:i] // IPv4 with a port
 		}
 		a, err := netip.ParseAddr(b2s(v))
@@ -139,13 +140,4 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }

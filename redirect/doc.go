@@ -1,5 +1,5 @@
 // Package redirect is the public edge: GET /r/CODE answers with a redirect to the link's
-// destination, decides the visitor's claim (RULES.md R1) and hands a click record to a Recorder;
+// destination, decides the visitor's claim (docs/rules.md §1) and hands a click record to a Recorder;
 // it also serves the association and impression pixels and the association API, and the admin
 // listener's health and metrics.
 //

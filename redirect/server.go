@@ -313,7 +313,7 @@ func (s *Server) fillLink(c *firstclaim.Click, e *entry) {
 	c.Order = e.order
 }
 
-// claim applies RULES.md R1 for the link's program and sets the cookie when the click claims.
+// claim applies docs/rules.md §1 for the link's program and sets the cookie when the click claims.
 func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time.Time) {
 	c, p := &sc.click, e.prog
 	for _, name := range p.NetworkParams {
@@ -327,13 +327,13 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 		var err error
 		sc.claimBuf, err = s.signer.Verify(sc.claimBuf, p.Name, raw, &sc.claim)
 		if err != nil {
-			c.Tampered = true // R1.6: no claim
+			c.Tampered = true // §1.6: no claim
 		} else {
 			existing = &sc.claim
 		}
 	}
 	if existing != nil && !existing.Live(now) {
-		existing = nil // R1.5: an expired claim is no claim
+		existing = nil // §1.5: an expired claim is no claim
 	}
 	switch {
 	case c.Bot:
@@ -380,7 +380,7 @@ func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
 	param := e.prog.ClickParam
 	for len(query) > 0 {
 		var kv []byte
-		if i := indexByte(query, '&'); i >= 0 {
+		if i := bytes.IndexByte(query, '&'); i >= 0 {
 			kv, query = query[:i], query[i+1:]
 		} else {
 			kv, query = query, nil
@@ -389,7 +389,7 @@ func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
 			continue
 		}
 		name := kv
-		if i := indexByte(kv, '='); i >= 0 {
+		if i := bytes.IndexByte(kv, '='); i >= 0 {
 			name = kv[:i]
 		}
 		if b2s(name) == param {

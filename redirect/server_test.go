@@ -22,7 +22,7 @@ func TestFirstClaimWinsOverTCP(t *testing.T) {
 	h := newHarness(t, nil)
 	h.serve(t)
 
-	// R1.2: the first navigation claims.
+	// §1.2: the first navigation claims.
 	resp := h.get(t, "GET", "/r/a1", nil)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("status %d, want 302", resp.StatusCode)
@@ -49,7 +49,7 @@ func TestFirstClaimWinsOverTCP(t *testing.T) {
 	}
 	claimCookie := cookieValue(sc[0])
 
-	// R1.4: another partner's link is protected: no Set-Cookie, the record names the holder.
+	// §1.4: another partner's link is protected: no Set-Cookie, the record names the holder.
 	h.clock.add(24 * time.Hour)
 	resp = h.get(t, "GET", "/r/b1", map[string]string{"Cookie": claimCookie})
 	if resp.StatusCode != http.StatusFound || len(setCookies(resp)) != 0 {
@@ -60,7 +60,7 @@ func TestFirstClaimWinsOverTCP(t *testing.T) {
 		t.Fatalf("protected record = %+v", prot)
 	}
 
-	// R1.3: the same partner (another of its links) is kept, and the expiry does not move.
+	// §1.3: the same partner (another of its links) is kept, and the expiry does not move.
 	resp = h.get(t, "GET", "/r/a2", map[string]string{"Cookie": claimCookie})
 	if len(setCookies(resp)) != 0 {
 		t.Fatalf("kept click set a cookie: %q", setCookies(resp))
@@ -70,7 +70,7 @@ func TestFirstClaimWinsOverTCP(t *testing.T) {
 		t.Fatalf("kept record = %+v", kept)
 	}
 
-	// R1.5: after the window, the next navigation claims afresh, for whoever it is.
+	// §1.5: after the window, the next navigation claims afresh, for whoever it is.
 	h.clock.add(15 * 24 * time.Hour)
 	resp = h.get(t, "GET", "/r/b1", map[string]string{"Cookie": claimCookie})
 	if sc := setCookies(resp); len(sc) != 1 || !strings.Contains(sc[0], "Max-Age=1296000") {
@@ -81,7 +81,7 @@ func TestFirstClaimWinsOverTCP(t *testing.T) {
 	}
 }
 
-// R1.6: a cookie that does not verify is no claim; the click claims and says it was tampered with.
+// §1.6: a cookie that does not verify is no claim; the click claims and says it was tampered with.
 func TestForgedCookieClaimsAfresh(t *testing.T) {
 	h := newHarness(t, nil)
 	h.serve(t)
@@ -125,7 +125,7 @@ func TestProgramsHaveOwnCookies(t *testing.T) {
 	}
 }
 
-// R1.1: only a navigation claims; nothing else sets or changes a claim (cookie stuffing).
+// §1.1: only a navigation claims; nothing else sets or changes a claim (cookie stuffing).
 func TestOnlyNavigationsClaim(t *testing.T) {
 	h := newHarness(t, nil)
 	h.serve(t)

@@ -36,7 +36,7 @@ type attributeCmd struct {
 
 func (c *attributeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.program, "program", "", "the program to attribute (a preset or one from --programs)")
-	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of RULES.md R6 are built in")
+	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of docs/rules.md §6 are built in")
 	fs.StringVar(&c.asOf, "as-of", "", "the `time` (RFC 3339) the lines are computed at; orders after it are not yet known (default: now)")
 	fs.StringVar(&c.input, "input", "", "read the offline contract's files from this `folder` instead of ClickHouse, and print the lines")
 	c.clickhouse.register(fs, "read from and write the commissions table to ClickHouse")

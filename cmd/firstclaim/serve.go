@@ -76,7 +76,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", ":8080", "public listener: links, pixels, association API")
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:9090", "admin listener: health, metrics, reports")
 	fs.StringVar(&c.links, "links", "links.csv", "links `file`: CSV (code,url,partner,program,campaign[,status,expires_at]) or a JSON array; reloaded when it changes")
-	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of RULES.md R6 are built in")
+	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of docs/rules.md §6 are built in")
 	fs.StringVar(&c.cookieKeys, "cookie-keys", "", "claim cookie keys, newest first: `id:secret,id:secret` (secrets of 32+ bytes; try: openssl rand -hex 32)")
 	fs.StringVar(&c.cookieDomain, "cookie-domain", "", "claim cookie Domain (empty: host-only)")
 	fs.StringVar(&c.cookieSameSite, "cookie-samesite", "lax", "claim cookie SameSite: lax, strict or none (none forces Secure)")

@@ -1,5 +1,6 @@
--- The current state of a program's commission lines. Parameters: program.
-SELECT line, ref, partner_id, account_id, status, reason, currency, base, rate, commission, payable_on
+-- The current state of a program's commission lines, in the columns of report/lines.sql (both read
+-- with one scanner). Parameters: program.
+SELECT program, partner_id, line, ref, account_id, status, reason, currency, base, rate, commission, payable_on, ts
 FROM commission_lines
 WHERE program = ?
 ORDER BY line, ref;
