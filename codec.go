@@ -14,6 +14,7 @@ const (
 	RecordClick       byte = 1
 	RecordAssociation byte = 2
 	RecordImpression  byte = 3
+	RecordUnknownCode byte = 4
 )
 
 // recordVersion is the second byte of every encoded record. Spooled records can outlive a
@@ -184,6 +185,31 @@ func DecodeImpression(b []byte, m *Impression) error {
 	m.Visitor = d.uint64()
 	f := d.byte()
 	m.Bot, m.Known = f&1 != 0, f&2 != 0
+	return d.done()
+}
+
+// AppendUnknownCode appends the binary encoding of u to dst.
+func AppendUnknownCode(dst []byte, u *UnknownCode) []byte {
+	dst = append(dst, RecordUnknownCode, recordVersion)
+	dst = appendString(dst, u.ID)
+	dst = appendTime(dst, u.Minute)
+	dst = appendString(dst, u.Code)
+	dst = binary.LittleEndian.AppendUint64(dst, u.Hits)
+	dst = appendTime(dst, u.FirstSeen)
+	dst = appendTime(dst, u.LastSeen)
+	return dst
+}
+
+// DecodeUnknownCode decodes a record written by AppendUnknownCode.
+func DecodeUnknownCode(b []byte, u *UnknownCode) error {
+	d := decoder{b: b}
+	d.header(RecordUnknownCode)
+	u.ID = d.string()
+	u.Minute = d.time()
+	u.Code = d.string()
+	u.Hits = d.uint64()
+	u.FirstSeen = d.time()
+	u.LastSeen = d.time()
 	return d.done()
 }
 

@@ -113,16 +113,16 @@ var associationColumns = []Column[AssociationRow]{
 // ImpressionRow is an impression as it is stored.
 type ImpressionRow struct {
 	Impression
-	second     time.Time
-	milli      uint16
-	bot, known uint8
+	second          time.Time
+	milli           uint16
+	bot, known, dup uint8
 }
 
 // Set makes r the row of m.
 func (r *ImpressionRow) Set(m *Impression) {
 	r.Impression = *m
 	r.second, r.milli = StoredTime(m.TS), StoredMilli(m.TS)
-	r.bot, r.known = u8(m.Bot), u8(m.Known)
+	r.bot, r.known, r.dup = u8(m.Bot), u8(m.Known), u8(m.Duplicate)
 }
 
 // ImpressionColumns are the impressions table's columns.
@@ -142,6 +142,31 @@ var impressionColumns = []Column[ImpressionRow]{
 	{"visitor", "UInt64", func(r *ImpressionRow) any { return &r.Visitor }, func(r *ImpressionRow) any { return strconv.FormatUint(r.Visitor, 16) }},
 	{"bot", "UInt8", func(r *ImpressionRow) any { return &r.bot }, func(r *ImpressionRow) any { return r.Bot }},
 	{"known_link", "UInt8", func(r *ImpressionRow) any { return &r.known }, func(r *ImpressionRow) any { return r.Known }},
+	{"duplicate", "UInt8", func(r *ImpressionRow) any { return &r.dup }, func(r *ImpressionRow) any { return r.Duplicate }},
+}
+
+// UnknownCodeRow is an unknown code's count as it is stored.
+type UnknownCodeRow struct {
+	UnknownCode
+	minute, first, last time.Time
+}
+
+// Set makes r the row of u.
+func (r *UnknownCodeRow) Set(u *UnknownCode) {
+	r.UnknownCode = *u
+	r.minute, r.first, r.last = StoredTime(u.Minute), StoredTime(u.FirstSeen), StoredTime(u.LastSeen)
+}
+
+// UnknownCodeColumns are the unknown_codes table's columns.
+func UnknownCodeColumns() []Column[UnknownCodeRow] { return unknownCodeColumns }
+
+var unknownCodeColumns = []Column[UnknownCodeRow]{
+	{"row_id", "String", func(r *UnknownCodeRow) any { return &r.ID }, func(r *UnknownCodeRow) any { return r.ID }},
+	{"minute", "DateTime('UTC')", func(r *UnknownCodeRow) any { return &r.minute }, func(r *UnknownCodeRow) any { return JSONTime(r.Minute) }},
+	{"code", "String", func(r *UnknownCodeRow) any { return &r.Code }, func(r *UnknownCodeRow) any { return r.Code }},
+	{"hits", "UInt64", func(r *UnknownCodeRow) any { return &r.Hits }, func(r *UnknownCodeRow) any { return r.Hits }},
+	{"first_seen", "DateTime('UTC')", func(r *UnknownCodeRow) any { return &r.first }, func(r *UnknownCodeRow) any { return JSONTime(r.FirstSeen) }},
+	{"last_seen", "DateTime('UTC')", func(r *UnknownCodeRow) any { return &r.last }, func(r *UnknownCodeRow) any { return JSONTime(r.LastSeen) }},
 }
 
 // ColumnNames lists the names of cols, in order.

@@ -162,8 +162,30 @@ type Impression struct {
 	Bot       bool
 	Known     bool // the link code exists
 
-	StoredIP string // the address as stored after the privacy mode; derived off the request path, never encoded
+	// Derived off the request path, never encoded: the address as stored after the privacy mode, and
+	// whether the same visitor saw the same link inside the duplicate window (set by the sink's worker).
+	StoredIP  string
+	Duplicate bool
 }
+
+// UnknownCode counts the requests of one minute, on one redirector, for a code that is no link:
+// which codes people try is worth seeing, but as counts, so that a flood of made-up codes costs a
+// row per code and minute, never a row per request. Code is "(invalid)" for requests whose code
+// could never be a link, and "(other)" for the codes beyond the minute's budget of distinct codes.
+type UnknownCode struct {
+	ID        string // the row's id: a replayed row is counted once
+	Minute    time.Time
+	Code      string
+	Hits      uint64
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// The codes of UnknownCode that stand for many.
+const (
+	CodeInvalid = "(invalid)"
+	CodeOther   = "(other)"
+)
 
 // HostOf returns the lower-cased host of an absolute URL such as a Referer, or "" when it has none.
 func HostOf(rawURL string) string {

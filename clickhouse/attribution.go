@@ -135,15 +135,16 @@ func (db *DB) SaveLines(ctx context.Context, lines []attribution.Line, asOf, com
 const saveChunk = 100_000
 
 func (db *DB) saveLines(ctx context.Context, lines []attribution.Line, asOf, computedAt time.Time) error {
+	run := uint64(computedAt.UnixNano()) // orders two runs of one second
 	err := db.insert(ctx, `INSERT INTO commissions (program, partner_id, line, ref, account_id, status, reason,
- currency, base, rate, commission, payable_on, as_of, computed_at, ts)`, len(lines), func(bt driver.Batch, i int) error {
+ currency, base, rate, commission, payable_on, as_of, computed_at, ts, click_id, network_click_id, run)`, len(lines), func(bt driver.Batch, i int) error {
 		l := &lines[i]
 		payable := l.PayableOn
 		if payable.IsZero() {
 			payable = time.Unix(0, 0).UTC()
 		}
 		return bt.Append(l.Program, l.PartnerID, l.Line, l.Ref, l.AccountID, l.Status, l.Reason, l.Currency,
-			l.Base, l.Rate, l.Commission, payable, DateTime(asOf), DateTime(computedAt), DateTime(l.TS))
+			l.Base, l.Rate, l.Commission, payable, DateTime(asOf), DateTime(computedAt), DateTime(l.TS), l.ClickID, l.NetworkClickID, run)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot write %d commission lines: %w", len(lines), err)
@@ -157,13 +158,13 @@ func (db *DB) CurrentLines(ctx context.Context, program string) ([]attribution.L
 }
 
 // lines reads commission lines: program, partner_id, line, ref, account_id, status, reason,
-// currency, base, rate, commission, payable_on, ts.
+// currency, base, rate, commission, payable_on, ts, click_id, network_click_id.
 func (db *DB) lines(ctx context.Context, query string, args []any) ([]attribution.Line, error) {
 	var out []attribution.Line
 	err := db.each(ctx, "commission lines", query, args, func(rows driver.Rows) error {
 		var l attribution.Line
 		if err := rows.Scan(&l.Program, &l.PartnerID, &l.Line, &l.Ref, &l.AccountID, &l.Status, &l.Reason, &l.Currency,
-			&l.Base, &l.Rate, &l.Commission, &l.PayableOn, &l.TS); err != nil {
+			&l.Base, &l.Rate, &l.Commission, &l.PayableOn, &l.TS, &l.ClickID, &l.NetworkClickID); err != nil {
 			return err
 		}
 		l.BaseCount = l.Line == attribution.LineTier || l.Line == attribution.LineLead

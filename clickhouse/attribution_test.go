@@ -296,3 +296,26 @@ func importFile(t *testing.T, dir, table string) *attribution.Input {
 	}
 	return in
 }
+
+// Two runs within one second that write different values: the later run is the line's state,
+// whatever the order in which ClickHouse reads the rows.
+func TestLaterRunOfTheSameSecondWins(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	second := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	l := attribution.Line{Program: "affiliate", Line: "order", Ref: "o1", Status: "pending", Currency: "USD", Base: 100, TS: second}
+	for i, status := range []string{"pending", "approved", "rejected"} {
+		l.Status = status
+		// Written out of order: the run of 700 ms first, then 100 ms, then 900 ms.
+		at := second.Add(time.Duration([]int{700, 100, 900}[i]) * time.Millisecond)
+		if err := db.SaveLines(ctx, []attribution.Line{l}, second, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		cur, err := db.CurrentLines(ctx, "affiliate")
+		if err != nil || len(cur) != 1 || cur[0].Status != "rejected" {
+			t.Fatalf("current lines %+v %v; want the 900 ms run's", cur, err)
+		}
+	}
+}

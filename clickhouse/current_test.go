@@ -28,7 +28,8 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 		`INSERT INTO impressions (impression_id, ts, link, partner_id, program) VALUES ('i1', '2026-11-10 09:00:00', 'L1', 'PA', 'affiliate')`,
 		`INSERT INTO associations (association_id, ts, program, account_id, partner_id, click_id, link, kind) VALUES ('a1', '2026-11-10 11:00:00', 'affiliate', 'x', '', 'c1', 'L1', 'register')`,
 		`INSERT INTO orders (order_id, account_id, ts, amount) VALUES ('o1', 'x', '2026-11-11 00:00:00', 100)`,
-		`INSERT INTO commissions (program, partner_id, line, ref, status, currency, base, commission, ts, computed_at) VALUES ('affiliate', 'PA', 'order', 'o1', 'approved', 'USD', 1000, 50, '2026-11-10 12:00:00', '2026-11-11 00:00:00')`,
+		`INSERT INTO commissions (program, partner_id, line, ref, status, currency, base, commission, ts, computed_at, network_click_id) VALUES ('affiliate', 'PA', 'order', 'o1', 'approved', 'USD', 1000, 50, '2026-11-10 12:00:00', '2026-11-11 00:00:00', 'n1')`,
+		`INSERT INTO unknown_codes (row_id, minute, code, hits, first_seen, last_seen) VALUES ('u1', '2026-11-10 10:00:00', 'wp-login.php', 9, '2026-11-10 10:00:01', '2026-11-10 10:00:59')`,
 		`INSERT INTO postbacks (network, program, line, ref, status, ok) VALUES ('n', 'affiliate', 'order', 'o1', 'pending', 1)`,
 	}
 	params := map[string][]any{
@@ -44,9 +45,10 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 		"postback/settled":                {"n"},
 		"postback/statement":              {[]string{"affiliate"}, from, to},
 		"report/replayed_rows":            {from, to},
+		"report/unknown_codes":            {from, to, 10},
 	}
 	for _, name := range clickhouse.QueryNames() {
-		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" {
+		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" {
 			continue // templates, rendered below
 		}
 		args, ok := params[name]
@@ -93,10 +95,11 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 		"PA\tUSD\t1\t1000\t0\t50",                // the network's statement
 		"2026-11-10\tPA\t1\t1\t1\t0\t0\t0\t0\t0", // clicks by day and partner: c1 once, replayed or not
 		"2026-11-10T10:00Z\tDE\tmobile\t1\t1\t1",
-		"2026-11-10\t\t1\t0",               // associations by day and partner (this one names only its click)
+		"2026-11-10\tPA\t1\t0",             // associations by day and partner: the partner of the click it names
 		"2026-11-10\tPA\tUSD\t1\t1000\t50", // lines by day and partner
 		"2026-11-10T09:00Z\t1",             // impressions by hour
 		"L1\t1\t1\t1",
+		"wp-login.php\t9\t2026-11-10 10:00:01\t2026-11-10 10:00:59", // unknown codes
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("current engine output lacks %q", want)

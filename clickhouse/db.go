@@ -17,9 +17,10 @@ import (
 // every store the product keeps there: the event writer the sink calls, the attribution job's
 // loader and line store, the reports' and postbacks' queries. Safe for concurrent use.
 type DB struct {
-	conn driver.Conn
-	dsn  string
-	name string // the database
+	conn  driver.Conn
+	dsn   string
+	name  string        // the database
+	limit time.Duration // a report query's time limit (SetQueryTimeout); 0: none
 }
 
 // Open returns a pool for the database a DSN names. It does not wait for the server: the first
@@ -34,6 +35,21 @@ func Open(dsn string) (*DB, error) {
 		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", Redact(dsn), err)
 	}
 	return &DB{conn: conn, dsn: dsn, name: opts.Auth.Database}, nil
+}
+
+// SetQueryTimeout bounds each report query: ClickHouse stops it after d (max_execution_time) and
+// the client stops waiting soon after, so one wide report cannot hold the server. 0: no bound.
+// Call it before the DB is shared.
+func (db *DB) SetQueryTimeout(d time.Duration) { db.limit = d }
+
+// readContext is ctx for one report query, with its time limit: a deadline, which the driver also
+// sends ClickHouse as max_execution_time (the deadline's seconds and five more), so the server
+// stops the query too.
+func (db *DB) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if db.limit <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.limit)
 }
 
 // Close closes the pool.

@@ -19,6 +19,7 @@ const (
 	TableClicks       = "clicks"
 	TableAssociations = "associations"
 	TableImpressions  = "impressions"
+	TableUnknownCodes = "unknown_codes"
 )
 
 // ClicksOrderBy is the clicks table's sorting key (its ORDER BY, sql/migrations/001_events.sql).
@@ -29,7 +30,9 @@ func ClicksOrderBy() []string { return []string{"partner_id", "link", "ts", "cli
 
 // EventTables are the tables prune may shorten: the events. Orders and commission lines are
 // financial records and are never pruned.
-func EventTables() []string { return []string{TableClicks, TableImpressions, TableAssociations} }
+func EventTables() []string {
+	return []string{TableClicks, TableImpressions, TableAssociations, TableUnknownCodes}
+}
 
 // insertInto is the INSERT for a table's declared columns (ClickHouse 18.16 needs the list).
 func insertInto[R any](table string, cols []firstclaim.Column[R]) string {
@@ -40,6 +43,7 @@ var (
 	insertClicks       = insertInto(TableClicks, firstclaim.ClickColumns())
 	insertAssociations = insertInto(TableAssociations, firstclaim.AssociationColumns())
 	insertImpressions  = insertInto(TableImpressions, firstclaim.ImpressionColumns())
+	insertUnknownCodes = insertInto(TableUnknownCodes, firstclaim.UnknownCodeColumns())
 )
 
 // Events writes the sink's batches to the event tables over the native protocol, one INSERT per
@@ -102,6 +106,7 @@ type eventStream struct {
 	clicks, rows int    // clicks added; rows in the block not yet sent
 	associations []firstclaim.Association
 	impressions  []firstclaim.Impression
+	unknownCodes []firstclaim.UnknownCode
 }
 
 func (s *eventStream) Add(b *sink.Batch) error {
@@ -132,6 +137,7 @@ func (s *eventStream) Add(b *sink.Batch) error {
 	}
 	s.associations = append(s.associations, b.Associations...)
 	s.impressions = append(s.impressions, b.Impressions...)
+	s.unknownCodes = append(s.unknownCodes, b.UnknownCodes...) // decoded as copies, like associations
 	return nil
 }
 
@@ -185,6 +191,10 @@ func (s *eventStream) Commit() error {
 	if err := insertRows(s.ctx, s.w.db, insertImpressions, firstclaim.ImpressionColumns(), s.impressions,
 		func(r *firstclaim.ImpressionRow, m *firstclaim.Impression) { r.Set(m) }); err != nil {
 		return fmt.Errorf("cannot insert %d impressions: %w", len(s.impressions), err)
+	}
+	if err := insertRows(s.ctx, s.w.db, insertUnknownCodes, firstclaim.UnknownCodeColumns(), s.unknownCodes,
+		func(r *firstclaim.UnknownCodeRow, u *firstclaim.UnknownCode) { r.Set(u) }); err != nil {
+		return fmt.Errorf("cannot insert %d unknown codes: %w", len(s.unknownCodes), err)
 	}
 	return nil
 }

@@ -65,14 +65,14 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 			res.DroppedPartitions = append(res.DroppedPartitions, strconv.Itoa(month))
 		}
 		if cutoff.Day() != 1 || cutoff.Hour() != 0 || cutoff.Minute() != 0 || cutoff.Second() != 0 {
-			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE ts < toDateTime(%d)", quoteIdent(t), cutoff.Unix())
+			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s < toDateTime(%d)", quoteIdent(t), timeColumn(t), cutoff.Unix())
 			if err := conn.Exec(ctx, q); err != nil {
 				return out, fmt.Errorf("cannot delete old rows of %s: %w", t, err)
 			}
 			res.Deleted = true
 		}
 		if ttl {
-			q := fmt.Sprintf("ALTER TABLE %s MODIFY TTL ts + toIntervalDay(%d)", quoteIdent(t), ttlDays)
+			q := fmt.Sprintf("ALTER TABLE %s MODIFY TTL %s + toIntervalDay(%d)", quoteIdent(t), timeColumn(t), ttlDays)
 			if err := conn.Exec(ctx, q); err != nil {
 				return out, fmt.Errorf("cannot set the TTL of %s: %w", t, err)
 			}
@@ -84,6 +84,14 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 }
 
 var validTable = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// timeColumn is the column an event table is partitioned and pruned by.
+func timeColumn(table string) string {
+	if table == TableUnknownCodes {
+		return "minute"
+	}
+	return "ts"
+}
 
 // HasTTL reports whether a server version (SELECT version()) supports table TTL: 19.6 and later.
 func HasTTL(version string) bool {

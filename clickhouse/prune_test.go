@@ -35,7 +35,7 @@ func TestPruneDropsOldMonthsAndDeletesOldRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 3 || len(res[0].DroppedPartitions) != 1 || res[0].DroppedPartitions[0] != "202501" || !res[0].Deleted || res[0].TTL {
+	if len(res) != 4 || len(res[0].DroppedPartitions) != 1 || res[0].DroppedPartitions[0] != "202501" || !res[0].Deleted || res[0].TTL {
 		t.Fatalf("result %+v (18.16 has no TTL)", res)
 	}
 	// The DELETE is a mutation the server finishes in the background.

@@ -6,6 +6,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/report"
@@ -62,14 +65,25 @@ func reportSQL(tmpl string, src report.Source, s report.Slice) (string, []any, e
 	if len(group) > 0 {
 		groupBy, groupComma = "GROUP BY "+strings.Join(group, ", "), strings.Join(group, ", ")+", "
 	}
+	// Grouped by partner or link, an event without one stays out of the rows (it counts in the
+	// totals, which are not grouped).
+	var nonempty []string
+	for _, b := range s.By {
+		if b == "partner" || b == "link" {
+			nonempty = append(nonempty, "AND "+cols[b]+" != ''")
+		}
+	}
 	sql := strings.NewReplacer("{dims}", strings.Join(dims, "\n    "), "{where}", strings.Join(conds, " "),
-		"{group_by}", groupBy, "{group_comma}", groupComma, "    {click_metrics}", fragment("report/click_metrics")).Replace(tmpl)
+		"{nonempty}", strings.Join(nonempty, " "), "{group_by}", groupBy, "{group_comma}", groupComma,
+		"    {click_metrics}", fragment("report/click_metrics")).Replace(tmpl)
 	return sql, args, nil
 }
 
 // Groups implements report.Store: one source's groups of a slice, computed in ClickHouse with each
 // event id counted once however often a replay wrote it.
 func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) ([]report.Group, error) {
+	ctx, cancel := db.readContext(ctx)
+	defer cancel()
 	dedup := false
 	if src == report.SourceClicks {
 		// Repeats can only be where a retry or the spool wrote: count such a range the careful way.
@@ -100,7 +114,7 @@ func groupsSQL(src report.Source, s report.Slice, dedup bool) (string, []any, er
 			tmpl = Query("report/clicks_dedup")
 		}
 	case report.SourceAssociations:
-		tmpl, args = Query("report/associations"), []any{from, to}
+		tmpl, args = Query("report/associations"), []any{from, to, from, to}
 	case report.SourceLines:
 		tmpl, args = Query("report/commissions"), []any{from, to}
 	case report.SourceImpressions:
@@ -165,6 +179,8 @@ func (db *DB) groups(ctx context.Context, sql string, args []any, nDims int) ([]
 // Lines implements report.Store: the current commission lines in a range (at most 10,000, newest
 // first).
 func (db *DB) Lines(ctx context.Context, q report.LinesQuery) ([]attribution.Line, error) {
+	ctx, cancel := db.readContext(ctx)
+	defer cancel()
 	where, args := "", []any{DateTime(q.From), DateTime(q.To)}
 	if q.Partner != "" {
 		where += " AND partner_id = ?"
@@ -177,8 +193,28 @@ func (db *DB) Lines(ctx context.Context, q report.LinesQuery) ([]attribution.Lin
 	return db.lines(ctx, linesSQL(where), args)
 }
 
+// UnknownCodes implements report.CodeStore (sql/report/unknown_codes.sql).
+func (db *DB) UnknownCodes(ctx context.Context, from, to time.Time, limit int) ([]report.UnknownCode, error) {
+	ctx, cancel := db.readContext(ctx)
+	defer cancel()
+	var out []report.UnknownCode
+	err := db.each(ctx, "unknown codes", Query("report/unknown_codes"), []any{DateTime(from), DateTime(to), limit}, func(rows driver.Rows) error {
+		var u report.UnknownCode
+		if err := rows.Scan(&u.Code, &u.Hits, &u.FirstSeen, &u.LastSeen); err != nil {
+			return err
+		}
+		u.FirstSeen, u.LastSeen = u.FirstSeen.UTC(), u.LastSeen.UTC()
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
 func linesSQL(where string) string {
 	return strings.Replace(Query("report/lines"), "{where}", where, 1)
 }
 
-var _ report.Store = (*DB)(nil)
+var (
+	_ report.Store     = (*DB)(nil)
+	_ report.CodeStore = (*DB)(nil)
+)

@@ -1,9 +1,11 @@
 package clickhouse_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +33,11 @@ func declared() map[string][]string {
 		}
 		return t
 	}
-	cc, ac, ic := firstclaim.ClickColumns(), firstclaim.AssociationColumns(), firstclaim.ImpressionColumns()
+	cc, ac, ic, uc := firstclaim.ClickColumns(), firstclaim.AssociationColumns(), firstclaim.ImpressionColumns(), firstclaim.UnknownCodeColumns()
 	add(clickhouse.TableClicks, firstclaim.ColumnNames(cc), types(len(cc), func(i int) string { return cc[i].Type }))
 	add(clickhouse.TableAssociations, firstclaim.ColumnNames(ac), types(len(ac), func(i int) string { return ac[i].Type }))
 	add(clickhouse.TableImpressions, firstclaim.ColumnNames(ic), types(len(ic), func(i int) string { return ic[i].Type }))
+	add(clickhouse.TableUnknownCodes, firstclaim.ColumnNames(uc), types(len(uc), func(i int) string { return uc[i].Type }))
 	return out
 }
 
@@ -145,5 +148,20 @@ func TestGroupsCountWhatReportNames(t *testing.T) {
 		if groups[0].Dims[0] != "2026-11-10" {
 			t.Errorf("%s: day %q", src, groups[0].Dims[0])
 		}
+	}
+}
+
+// A report query runs under the time limit the server was given (max_execution_time): a wide
+// report is stopped by ClickHouse, not left to hold it.
+func TestReportQueriesHaveATimeLimit(t *testing.T) {
+	_, db := chtest.Database(t)
+	db.SetQueryTimeout(7 * time.Second)
+	v, err := db.ReportSetting(context.Background(), "max_execution_time")
+	if n, _ := strconv.Atoi(v); err != nil || n < 7 || n > 12 {
+		t.Fatalf("with a limit of 7 s, max_execution_time is %q (%v); want 7 to 12", v, err)
+	}
+	db.SetQueryTimeout(0)
+	if v, err := db.ReportSetting(context.Background(), "max_execution_time"); err != nil || v != "0" {
+		t.Fatalf("without a limit: %q %v", v, err)
 	}
 }

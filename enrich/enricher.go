@@ -56,13 +56,14 @@ type Enricher struct {
 	dev  *Devices
 
 	mu    sync.Mutex
-	seen  *recent
+	seen  *recent                 // clicks
+	seenI *recent                 // impressions
 	addrs map[netip.Addr]addrInfo // what an address gives, for the repeat visitors; cleared when full
 	day   int64
 	k0    uint64
 	k1    uint64
 
-	geoFound, geoMissing, duplicates *metrics.Counter
+	geoFound, geoMissing, duplicates, impDups *metrics.Counter
 }
 
 // addrInfo is what an address gives: its place and its stored form (valid for one UTC day, for the
@@ -75,6 +76,10 @@ type addrInfo struct {
 }
 
 const maxAddrs = 100_000
+
+// maxRecent bounds each generation of the duplicate window's memory (visitor and link pairs):
+// 32 bytes an entry and a map's overhead, about 50 MB for the two generations of clicks at most.
+const maxRecent = 1_000_000
 
 type dupKey struct {
 	visitor uint64
@@ -153,13 +158,15 @@ func NewEnricher(opts Options) (*Enricher, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewSet()
 	}
-	seen := newRecent(opts.DuplicateWindow, 1_000_000)
+	seen := newRecent(opts.DuplicateWindow, maxRecent)
 	m := opts.Metrics
 	return &Enricher{
-		opts: opts, geo: opts.Geo, dev: opts.Devices, seen: seen, day: -1, addrs: make(map[netip.Addr]addrInfo),
+		opts: opts, geo: opts.Geo, dev: opts.Devices, seen: seen, seenI: newRecent(opts.DuplicateWindow, maxRecent/4),
+		day: -1, addrs: make(map[netip.Addr]addrInfo),
 		geoFound:   m.NewCounter(`firstclaim_enrich_geo_total{result="found"}`),
 		geoMissing: m.NewCounter(`firstclaim_enrich_geo_total{result="unknown"}`),
 		duplicates: m.NewCounter("firstclaim_clicks_duplicate_total"),
+		impDups:    m.NewCounter("firstclaim_impressions_duplicate_total"),
 	}, nil
 }
 
@@ -187,6 +194,10 @@ func (e *Enricher) Enrich(b *sink.Batch) {
 	for i := range b.Impressions {
 		m := &b.Impressions[i]
 		m.StoredIP = e.storeIP(m.IP, m.TS)
+		if e.repeat(e.seenI, m.Visitor, m.Link, m.ID, m.TS) {
+			m.Duplicate = true
+			e.impDups.Inc()
+		}
 	}
 }
 
@@ -213,18 +224,24 @@ func (e *Enricher) addr(ip netip.Addr, ts time.Time) addrInfo {
 // duplicate reports whether the visitor clicked the link within the window before c. A click seen
 // again (a batch replayed after a failed write) is not a duplicate of itself.
 func (e *Enricher) duplicate(c *firstclaim.Click) bool {
+	return e.repeat(e.seen, c.Visitor, c.Link, c.ID, c.TS)
+}
+
+// repeat reports whether the visitor had an event on the link within the window before this one
+// (id, at), and remembers this one.
+func (e *Enricher) repeat(r *recent, visitor uint64, link, eventID string, at time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := e.seen.key(c.Visitor, c.Link)
-	prev, ok := e.seen.get(k)
-	id, ts := maphash.String(e.seen.seed, c.ID), c.TS.UnixNano()
+	k := r.key(visitor, link)
+	prev, ok := r.get(k)
+	id, ts := maphash.String(r.seed, eventID), at.UnixNano()
 	if ok && prev.id == id {
 		return false
 	}
 	if ok && ts < prev.ts {
-		return false // an older click replayed late: judged when it was first seen
+		return false // an older event replayed late: judged when it was first seen
 	}
-	e.seen.add(k, dupSeen{ts: ts, id: id})
+	r.add(k, dupSeen{ts: ts, id: id})
 	return ok && time.Duration(ts-prev.ts) < e.opts.DuplicateWindow
 }
 

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -163,5 +164,45 @@ func TestRecentKeepsTwoGenerations(t *testing.T) {
 	}
 	if len(r.cur) != 1 || len(r.prev) != 2 {
 		t.Fatalf("generations hold %d and %d entries, want 1 and 2", len(r.cur), len(r.prev))
+	}
+}
+
+// Impressions carry the same duplicate flag as clicks: a thousand loads of a banner by one visitor
+// in 30 ms are one impression and 999 duplicates; another visitor's, or another link's, is not a
+// duplicate of them, and an impression replayed from the spool is not a duplicate of itself.
+func TestImpressionDuplicates(t *testing.T) {
+	e, err := NewEnricher(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var b sink.Batch
+	for i := 0; i < 1_000; i++ {
+		b.Impressions = append(b.Impressions, firstclaim.Impression{ID: fmt.Sprintf("i%d", i), TS: ts.Add(time.Duration(i) * 30 * time.Microsecond),
+			Link: "banner", Visitor: 7})
+	}
+	b.Impressions = append(b.Impressions,
+		firstclaim.Impression{ID: "other-visitor", TS: ts, Link: "banner", Visitor: 8},
+		firstclaim.Impression{ID: "other-link", TS: ts, Link: "sidebar", Visitor: 7})
+	e.Enrich(&b)
+	dups := 0
+	for _, m := range b.Impressions {
+		if m.Duplicate {
+			dups++
+		}
+	}
+	if dups != 999 || b.Impressions[0].Duplicate || b.Impressions[1000].Duplicate || b.Impressions[1001].Duplicate {
+		t.Fatalf("%d duplicates of 1,002 impressions, want 999 (the first load, the other visitor and the other link count)", dups)
+	}
+	replay := sink.Batch{Impressions: []firstclaim.Impression{{ID: "i999", TS: ts.Add(999 * 30 * time.Microsecond), Link: "banner", Visitor: 7}}}
+	e.Enrich(&replay)
+	if replay.Impressions[0].Duplicate {
+		t.Fatal("a replayed impression was taken for a duplicate of itself")
+	}
+	// After the window, the same visitor's impression counts again.
+	later := sink.Batch{Impressions: []firstclaim.Impression{{ID: "later", TS: ts.Add(2 * time.Hour), Link: "banner", Visitor: 7}}}
+	e.Enrich(&later)
+	if later.Impressions[0].Duplicate {
+		t.Fatal("an impression after the window was flagged")
 	}
 }

@@ -28,6 +28,7 @@ type Writer struct {
 	click       firstclaim.ClickRow
 	association firstclaim.AssociationRow
 	impression  firstclaim.ImpressionRow
+	unknownCode firstclaim.UnknownCodeRow
 }
 
 // Open appends to path; "-" is standard output.
@@ -61,6 +62,12 @@ func (n *Writer) Write(ctx context.Context, b *sink.Batch) error {
 	for i := range b.Impressions {
 		n.impression.Set(&b.Impressions[i])
 		if err := put(n, "impression", firstclaim.ImpressionColumns(), &n.impression); err != nil {
+			return err
+		}
+	}
+	for i := range b.UnknownCodes {
+		n.unknownCode.Set(&b.UnknownCodes[i])
+		if err := put(n, "unknown_code", firstclaim.UnknownCodeColumns(), &n.unknownCode); err != nil {
 			return err
 		}
 	}

@@ -94,6 +94,14 @@ func (n *Network) check() error {
 			return fmt.Errorf("%s: url: unknown placeholder {%s} (placeholders: %s)", n.Name, m[1], strings.Join(placeholders, ", "))
 		}
 	}
+	// A value may only fill the path and the query: in the scheme, host or port, a click id (which
+	// comes from the visitor's URL) would choose where the request goes.
+	if _, rest, _ := strings.Cut(n.URL, "://"); strings.ContainsRune(rest[:authorityEnd(rest)], '{') {
+		return fmt.Errorf("%s: url: placeholders may fill the path and the query only, not the host or port", n.Name)
+	}
+	if i := strings.IndexByte(n.URL, '#'); i >= 0 && strings.ContainsRune(n.URL[i:], '{') {
+		return fmt.Errorf("%s: url: placeholders may fill the path and the query only, not the fragment", n.Name)
+	}
 	probe := placeholder.ReplaceAllString(n.URL, "x")
 	if err := attribution.CheckDestination(probe); err != nil {
 		return fmt.Errorf("%s: url: %w", n.Name, err)
@@ -127,6 +135,14 @@ func (n *Network) check() error {
 		n.MaxAttempts = 5
 	}
 	return nil
+}
+
+// authorityEnd is where the host and port of the rest of a URL after "://" end.
+func authorityEnd(rest string) int {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return i
+	}
+	return len(rest)
 }
 
 // Wants reports whether the network takes this line.

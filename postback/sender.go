@@ -158,9 +158,17 @@ feed:
 // deliver sends one line, retrying what a retry can fix, and says whether the network took it.
 func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, record func(Attempt)) bool {
 	target := n.Fill(l)
+	u, err := url.Parse(target)
+	if err != nil {
+		// The template was checked when the networks file was loaded; a value that still breaks the
+		// URL is this line's, and no retry mends it.
+		record(Attempt{Network: n.Name, Program: l.Program, Line: l.Line, Ref: l.Ref, Status: l.Status, URL: target, N: 1,
+			TS: s.Now(), Error: "cannot build the URL: " + err.Error()})
+		s.Log.Warn("postback not sent", "network", n.Name, "line", l.Line, "ref", l.Ref, "err", err)
+		return false
+	}
 	sig := ""
 	if n.Secret != "" {
-		u, _ := url.Parse(target)
 		m := hmac.New(sha256.New, []byte(n.Secret))
 		m.Write([]byte(u.RequestURI()))
 		sig = hex.EncodeToString(m.Sum(nil))
@@ -176,7 +184,14 @@ func (s *Sender) deliver(ctx context.Context, n *Network, l *attribution.Line, r
 	for try := 1; try <= n.MaxAttempts; try++ {
 		a := Attempt{Network: n.Name, Program: l.Program, Line: l.Line, Ref: l.Ref, Status: l.Status, URL: target, N: uint16(try), TS: s.Now()}
 		actx, cancel := context.WithTimeout(ctx, n.Timeout.Duration)
-		req, _ := http.NewRequestWithContext(actx, n.Method, target, nil)
+		req, err := http.NewRequestWithContext(actx, n.Method, target, nil)
+		if err != nil {
+			cancel()
+			a.Error = "cannot build the request: " + err.Error()
+			record(a)
+			s.Log.Warn("postback not sent", "network", n.Name, "line", l.Line, "ref", l.Ref, "err", err)
+			return false
+		}
 		req.Header.Set("User-Agent", "firstclaim-postback/1")
 		if sig != "" && n.SignParam == "" {
 			req.Header.Set(n.SignHeader, "sha256="+sig)

@@ -133,6 +133,16 @@ func TestRetriesOnlyWhatARetryCanFixAndRecordsEveryAttempt(t *testing.T) {
 		if got := chtest.Count(t, db, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
+	} // The next run sends neither again: flaky was acknowledged, and the network refused the other
+	// for good. A new status of the refused line is news.
+	before := net.count()
+	res, _ = s.Send(context.Background(), nets, []attribution.Line{line("flaky", "approved"), line("refused", "approved")})
+	if net.count() != before || res[0].Known != 2 {
+		t.Fatalf("second run: %d more requests, %+v", net.count()-before, res[0])
+	}
+	s.Send(context.Background(), nets, []attribution.Line{line("refused", "rejected")})
+	if net.count() != before+1 {
+		t.Fatalf("a refused line's new status was not sent: %d requests", net.count()-before)
 	}
 }
 
@@ -206,6 +216,10 @@ func TestNetworksFileRefusesMistakes(t *testing.T) {
 		`[{"name": "n", "programs": ["a"], "url": "https://n.example/", "timeout": "soon"}]`:                             "duration",
 		`[{"name": "n", "programs": ["a"], "url": "https://n.example/", "retries": 3}]`:                                  `unknown field "retries"`,
 		`[{"name": "n", "programs": ["a"], "url": "https://x/"}, {"name": "n", "programs": ["a"], "url": "https://x/"}]`: "defined twice",
+		`[{"name": "n", "programs": ["a"], "url": "https://{network_click_id}.n.example/pb"}]`:                           "not the host or port",
+		`[{"name": "n", "programs": ["a"], "url": "https://n.example:{ref}/pb"}]`:                                        "not the host or port",
+		`[{"name": "n", "programs": ["a"], "url": "https://u{ref}@n.example/pb"}]`:                                       "not the host or port",
+		`[{"name": "n", "programs": ["a"], "url": "https://n.example/pb#{ref}"}]`:                                        "not the fragment",
 	} {
 		p := filepath.Join(t.TempDir(), "n.json")
 		os.WriteFile(p, []byte(body), 0o644)
@@ -226,6 +240,11 @@ func TestMonthlyExport(t *testing.T) {
 		{Program: "affiliate", PartnerID: "pb", Line: "lead", Ref: "acc2", Status: "pending", Currency: "USD", Base: 1, BaseCount: true, Commission: 700, TS: at(6)},
 		{Program: "affiliate", PartnerID: "pb", Line: "order", Ref: "o4", Status: "approved", Currency: "USD", Base: 5000, TS: at(6).AddDate(0, 1, 0)}, // November
 		{Program: "ambassador-2025", PartnerID: "pa", Line: "order", Ref: "o5", Status: "approved", Currency: "CNY", Base: 9999, TS: at(7)},
+		// Attributed without the network: never on its statement.
+		{Program: "affiliate", PartnerID: "pc", Line: "order", Ref: "o6", Status: "approved", Currency: "USD", Base: 7777, TS: at(8)},
+	}
+	for i := range lines[:len(lines)-1] {
+		lines[i].NetworkClickID = "net-" + lines[i].Ref
 	}
 	if err := db.SaveLines(context.Background(), lines, at(31), at(31)); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,10 @@ type AdminOptions struct {
 	// a token those endpoints answer 403: they are never open by accident.
 	Token   string
 	Metrics *metrics.Set
-	Ready   func() bool
+	Ready   func() bool // false while draining
+	// Writable, when set, is false while the events cannot be kept (the spool's disk refuses
+	// writes): not ready then either, so a load balancer sends the traffic elsewhere.
+	Writable func() bool
 }
 
 // AdminHandler serves /healthz (the process is up), /readyz (it takes traffic: links loaded, not
@@ -32,6 +35,11 @@ func AdminHandler(opts AdminOptions) *http.ServeMux {
 		if opts.Ready != nil && !opts.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("draining\n"))
+			return
+		}
+		if opts.Writable != nil && !opts.Writable() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("cannot keep events: the spool's disk refuses writes\n"))
 			return
 		}
 		w.Write([]byte("ready\n"))

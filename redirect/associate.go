@@ -9,9 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -26,7 +29,8 @@ type AssociationOptions struct {
 	// PixelSecret is shared with the merchant: the pixel's parameters are signed with it. Without it
 	// the pixel refuses everything.
 	PixelSecret []byte
-	// PixelMaxAge is how far the pixel's signed time may be from now; default 10 minutes.
+	// PixelMaxAge is how long after its signed time a pixel is accepted; default 5 minutes. A time
+	// more than pixelFutureSkew ahead of this server's clock is refused.
 	PixelMaxAge time.Duration
 	// Token is the bearer token of POST /v1/associations. Without it the API answers 403.
 	Token string
@@ -42,11 +46,62 @@ var (
 
 // PixelSignature is what the merchant puts in the pixel's sig parameter: hex HMAC-SHA256 under
 // the shared secret of "firstclaim-assoc-v1", the account, the kind and the time (Unix seconds),
-// joined by newlines.
-func PixelSignature(secret []byte, account, kind, ts string) string {
+// joined by newlines, and, when the pixel names a program, a newline and the program (so that a
+// program cannot be added to, or changed in, a signed pixel). Without a program the text is what
+// it always was.
+func PixelSignature(secret []byte, account, kind, ts, program string) string {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("firstclaim-assoc-v1\n" + account + "\n" + kind + "\n" + ts))
+	text := "firstclaim-assoc-v1\n" + account + "\n" + kind + "\n" + ts
+	if program != "" {
+		text += "\n" + program
+	}
+	m.Write([]byte(text))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// pixelFutureSkew is how far ahead of this server's clock a pixel's signed time may be: the
+// merchant's clock may run a little fast, but a pixel signed for later is not valid now.
+const pixelFutureSkew = 30 * time.Second
+
+// replayGuard remembers the signatures of accepted pixels for as long as they could be accepted,
+// so that each is accepted once: a signed pixel copied from a page cannot bind the account to
+// whoever replays it with a claim of their own. Two generations of a map of signature hashes, each
+// at most max entries, the older dropped when the newer is a window old or full (then a signature
+// could outlive its memory only if more than max pixels came within a window). Per redirector: see
+// README, "Several edges". Safe for concurrent use.
+type replayGuard struct {
+	mu        sync.Mutex
+	cur, prev map[uint64]struct{}
+	since     time.Time
+	window    time.Duration
+	max       int
+	seed      maphash.Seed
+}
+
+func newReplayGuard(window time.Duration, max int) *replayGuard {
+	return &replayGuard{cur: map[uint64]struct{}{}, prev: map[uint64]struct{}{}, window: window, max: max, seed: maphash.MakeSeed()}
+}
+
+// first records sig and reports whether it was not seen before.
+func (g *replayGuard) first(sig []byte, now time.Time) bool {
+	h := maphash.Bytes(g.seed, bytes.ToLower(sig))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.cur[h]; ok {
+		return false
+	}
+	if _, ok := g.prev[h]; ok {
+		return false
+	}
+	if g.since.IsZero() {
+		g.since = now
+	}
+	if now.Sub(g.since) >= g.window || len(g.cur) >= g.max {
+		clear(g.prev)
+		g.prev, g.cur, g.since = g.cur, g.prev, now
+	}
+	g.cur[h] = struct{}{}
+	return true
 }
 
 type assocMetrics struct {
@@ -54,7 +109,8 @@ type assocMetrics struct {
 	rejected map[string]*metrics.Counter
 }
 
-var rejectReasons = []string{"unsigned", "bad_signature", "stale", "bad_request", "forged_cookie", "no_claim", "expired_claim", "unauthorized"}
+var rejectReasons = []string{"unsigned", "bad_signature", "stale", "future", "replayed", "bad_request", "forged_cookie", "no_claim",
+	"expired_claim", "unauthorized"}
 
 func newAssocMetrics(m *metrics.Set) *assocMetrics {
 	a := &assocMetrics{recorded: map[string]*metrics.Counter{}, rejected: map[string]*metrics.Counter{}}
@@ -71,17 +127,20 @@ func (a *assocMetrics) reject(src, reason string) { a.rejected[src+reason].Inc()
 
 // assocPixel answers GET /px/assoc.gif?account=…&kind=register|login&ts=UNIX&sig=HEX[&program=P]
 // on the merchant's page: for each program whose live claim cookie the visitor carries (only P when
-// given), it records an association. It always answers the GIF, never cached, whatever happened.
+// given), it records an association. A pixel is accepted once, from a signed time no older than
+// PixelMaxAge and not ahead of this server's clock by more than pixelFutureSkew. It always answers
+// the GIF, never cached, whatever happened.
 func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 	defer pixel(ctx)
 	now := s.timeOf(ctx)
 	args := ctx.QueryArgs()
 	account, kind, ts, sig := string(args.Peek("account")), string(args.Peek("kind")), string(args.Peek("ts")), args.Peek("sig")
+	only := string(args.Peek("program"))
 	if len(s.opts.Associations.PixelSecret) == 0 || len(sig) == 0 {
 		s.assoc.reject("pixel", "unsigned")
 		return
 	}
-	want := PixelSignature(s.opts.Associations.PixelSecret, account, kind, ts)
+	want := PixelSignature(s.opts.Associations.PixelSecret, account, kind, ts, only)
 	if subtle.ConstantTimeCompare([]byte(want), bytes.ToLower(sig)) != 1 {
 		s.assoc.reject("pixel", "bad_signature")
 		return
@@ -91,12 +150,18 @@ func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	maxAge := s.opts.Associations.PixelMaxAge
-	if err != nil || now.Sub(time.Unix(sec, 0)).Abs() > maxAge {
+	signed := time.Unix(sec, 0)
+	switch {
+	case err != nil || now.Sub(signed) > s.opts.Associations.PixelMaxAge:
 		s.assoc.reject("pixel", "stale")
 		return
+	case signed.Sub(now) > pixelFutureSkew:
+		s.assoc.reject("pixel", "future")
+		return
+	case !s.replays.first(sig, now):
+		s.assoc.reject("pixel", "replayed")
+		return
 	}
-	only := string(args.Peek("program"))
 	progs := s.links.programs
 	names := make([]string, 0, len(progs))
 	for n := range progs {
@@ -106,24 +171,34 @@ func (s *Server) assocPixel(ctx *fasthttp.RequestCtx) {
 	}
 	sort.Strings(names)
 	found := false
+	var vals [][]byte
 	for _, name := range names {
 		p := progs[name]
-		raw := requestCookie(&ctx.Request.Header, p.cookieName)
-		if len(raw) == 0 {
+		// Every cookie of the program's name (a tossed one may come first): the first that verifies
+		// and was live at the signed time is the claim.
+		if vals = requestCookies(vals[:0], &ctx.Request.Header, p.cookieName); len(vals) == 0 {
 			continue
 		}
 		found = true
-		var claim cookie.Claim
-		if _, err := s.signer.Verify(nil, p.Name, raw, &claim); err != nil {
+		verified, recorded := false, false
+		for _, raw := range vals {
+			var claim cookie.Claim
+			if _, err := s.signer.Verify(nil, p.Name, raw, &claim); err != nil {
+				continue
+			}
+			verified = true
+			if at, ok := liveAt(&claim, signed); ok && claim.Live(now) {
+				s.recordAssociation("pixel", p.Name, account, kind, at, &claim)
+				recorded = true
+				break
+			}
+		}
+		switch {
+		case !verified:
 			s.assoc.reject("pixel", "forged_cookie")
-			continue
-		}
-		at, ok := liveAt(&claim, time.Unix(sec, 0))
-		if !ok || !claim.Live(now) {
+		case !recorded:
 			s.assoc.reject("pixel", "expired_claim")
-			continue
 		}
-		s.recordAssociation("pixel", p.Name, account, kind, at, &claim)
 	}
 	if !found {
 		s.assoc.reject("pixel", "no_claim")
@@ -231,6 +306,10 @@ func (s *Server) assocAPI(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, "bad_request", "body: "+err.Error())
 		return
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		fail(fasthttp.StatusBadRequest, "bad_request", "body: want one JSON object, found more after it")
+		return
+	}
 	if err := checkAssociation(req.AccountID, req.Kind); err != nil {
 		fail(fasthttp.StatusBadRequest, "bad_request", err.Error())
 		return
@@ -250,6 +329,10 @@ func (s *Server) assocAPI(ctx *fasthttp.RequestCtx) {
 		}
 		if t.After(now.Add(5 * time.Minute)) {
 			fail(fasthttp.StatusBadRequest, "bad_request", "ts is in the future")
+			return
+		}
+		if t.Before(now.AddDate(-1, 0, 0)) {
+			fail(fasthttp.StatusBadRequest, "bad_request", fmt.Sprintf("ts %q is more than a year ago: report associations as they happen", req.TS))
 			return
 		}
 		ts = t

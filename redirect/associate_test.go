@@ -36,8 +36,16 @@ func (h *harness) claimOf(t *testing.T, code string) string {
 }
 
 func pixelURL(account, kind string, ts time.Time, secret []byte) string {
+	return programPixelURL(account, kind, ts, secret, "")
+}
+
+// programPixelURL is a pixel signed for one program (none: every program).
+func programPixelURL(account, kind string, ts time.Time, secret []byte, program string) string {
 	sec := strconv.FormatInt(ts.Unix(), 10)
-	q := url.Values{"account": {account}, "kind": {kind}, "ts": {sec}, "sig": {PixelSignature(secret, account, kind, sec)}}
+	q := url.Values{"account": {account}, "kind": {kind}, "ts": {sec}, "sig": {PixelSignature(secret, account, kind, sec, program)}}
+	if program != "" {
+		q.Set("program", program)
+	}
 	return "/px/assoc.gif?" + q.Encode()
 }
 
@@ -64,10 +72,34 @@ func TestAssociationPixel(t *testing.T) {
 		a.ClickID == "" || !a.ClaimedAt.Equal(now.Truncate(time.Second)) || a.ID == "" {
 		t.Fatalf("association %+v", a)
 	}
-	// The same pixel loaded again (a reload) is the same association.
-	h.get(t, "GET", pixelURL("acct-1", "register", now, pixelSecret), map[string]string{"Cookie": claim})
-	if h.rec.assocs[1].ID != a.ID {
-		t.Fatalf("a reload made a new id: %s, %s", a.ID, h.rec.assocs[1].ID)
+	// A signed pixel is accepted once: loaded again (a reload, or a copy replayed with another
+	// visitor's claim), it records nothing.
+	other := h.claimOf(t, "b1")
+	for _, ck := range []string{claim, other} {
+		h.get(t, "GET", pixelURL("acct-1", "register", now, pixelSecret), map[string]string{"Cookie": ck})
+	}
+	if h.assocCount() != 1 {
+		t.Fatalf("a replayed pixel recorded %d more associations", h.assocCount()-1)
+	}
+	if !strings.Contains(metricsText(h.srv.opts.Metrics), `firstclaim_association_rejections_total{source="pixel",reason="replayed"} 2`) {
+		t.Fatal("replays not counted")
+	}
+	// A program named in the pixel is covered by its signature: added to a pixel signed without it,
+	// it does not verify; signed with it, the pixel binds that program's claim only.
+	if u := pixelURL("acct-4", "login", now, pixelSecret) + "&program=affiliate"; true {
+		h.get(t, "GET", u, map[string]string{"Cookie": claim})
+	}
+	if h.assocCount() != 1 {
+		t.Fatal("a program added to a signed pixel was accepted")
+	}
+	h.get(t, "GET", programPixelURL("acct-5", "login", now, pixelSecret, "affiliate"), map[string]string{"Cookie": claim})
+	if h.assocCount() != 2 || h.rec.assocs[1].Program != "affiliate" || h.rec.assocs[1].AccountID != "acct-5" {
+		t.Fatalf("a pixel signed for its program: %+v", h.rec.assocs)
+	}
+	// A cookie of the claim's name tossed in front of the real one does not hide it.
+	h.get(t, "GET", pixelURL("acct-6", "login", now, pixelSecret), map[string]string{"Cookie": "fc_affiliate=k1.Zm9v.YmFy; " + claim})
+	if h.assocCount() != 3 || h.rec.assocs[2].AccountID != "acct-6" || h.rec.assocs[2].PartnerID != "partner-a" {
+		t.Fatalf("behind a tossed cookie: %+v", h.rec.assocs)
 	}
 
 	// Whatever goes wrong, the answer is the GIF and nothing is recorded, only counted.
@@ -78,13 +110,24 @@ func TestAssociationPixel(t *testing.T) {
 	}{
 		"unsigned":      {"/px/assoc.gif?account=acct-2&kind=login&ts=" + strconv.FormatInt(now.Unix(), 10), claim},
 		"bad_signature": {pixelURL("acct-2", "login", now, []byte("not-the-merchant's-secret-at-all!!!")), claim},
-		"stale":         {pixelURL("acct-2", "login", now.Add(-time.Hour), pixelSecret), claim},
+		"stale":         {pixelURL("acct-2", "login", now.Add(-6*time.Minute), pixelSecret), claim},
+		"future":        {pixelURL("acct-2", "login", now.Add(10*time.Minute), pixelSecret), claim},
 		"bad_request":   {pixelURL("acct-2", "signup", now, pixelSecret), claim},
-		"forged_cookie": {pixelURL("acct-2", "login", now, pixelSecret), forged},
-		"no_claim":      {pixelURL("acct-2", "login", now, pixelSecret), ""},
+		"forged_cookie": {pixelURL("acct-forged", "login", now, pixelSecret), forged},
+		"no_claim":      {pixelURL("acct-unclaimed", "login", now, pixelSecret), ""},
+	}
+	rejections := func(reason string) int {
+		name := fmt.Sprintf(`firstclaim_association_rejections_total{source="pixel",reason="%s"} `, reason)
+		for _, line := range strings.Split(metricsText(h.srv.opts.Metrics), "\n") {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return -1
 	}
 	for reason, tc := range bad {
-		before := h.assocCount()
+		before, counted := h.assocCount(), rejections(reason)
 		resp := h.get(t, "GET", tc.path, map[string]string{"Cookie": tc.cookie})
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" {
 			t.Errorf("%s: pixel answered %d", reason, resp.StatusCode)
@@ -92,7 +135,7 @@ func TestAssociationPixel(t *testing.T) {
 		if h.assocCount() != before {
 			t.Errorf("%s: an association was recorded", reason)
 		}
-		if got := h.srv.opts.Metrics; !strings.Contains(metricsText(got), fmt.Sprintf(`firstclaim_association_rejections_total{source="pixel",reason="%s"} 1`, reason)) {
+		if rejections(reason) != counted+1 {
 			t.Errorf("%s: rejection not counted", reason)
 		}
 	}
@@ -151,6 +194,9 @@ func TestAssociationAPI(t *testing.T) {
 		{"s2s-token", body(map[string]string{"program": "affiliate", "account_id": "x", "kind": "login", "cookie": value}), 422, "does not verify for program affiliate"},
 		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login"}), 400, "claim cookie"},
 		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value, "ts": "2026-02-01T00:00:00Z"}), 422, "not live"},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value, "ts": "1900-01-01T00:00:00Z"}), 400, "more than a year ago"},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value}) + `{"account_id": "y"}`, 400, "found more after it"},
+		{"s2s-token", body(map[string]string{"program": "ambassador-2025", "account_id": "x", "kind": "login", "cookie": value}) + ` garbage`, 400, "body"},
 	} {
 		code, out := post(tc.token, tc.body)
 		if code != tc.status || !strings.Contains(out["error"], tc.want) {
@@ -189,7 +235,7 @@ func FuzzAssocPixel(f *testing.F) {
 		return cookieValue(string(ctx.Response.Header.Peek("Set-Cookie")))
 	}()
 	sec := strconv.FormatInt(now.Unix(), 10)
-	f.Add("acct-1", "register", sec, PixelSignature(pixelSecret, "acct-1", "register", sec), "", true)
+	f.Add("acct-1", "register", sec, PixelSignature(pixelSecret, "acct-1", "register", sec, ""), "", true)
 	f.Add("acct-1", "login", sec, "00", "affiliate", true)
 	f.Add("a%00b", "register", "-1", "zz", "&account=x&account=y", false)
 	f.Fuzz(func(t *testing.T, account, kind, ts, sig, extra string, withClaim bool) {
@@ -212,7 +258,7 @@ func FuzzAssocPixel(f *testing.F) {
 			return
 		}
 		a, k, s := string(args.Peek("account")), string(args.Peek("kind")), string(args.Peek("ts"))
-		if got != 1 || !withClaim || string(args.Peek("sig")) != PixelSignature(pixelSecret, a, k, s) {
+		if got != 1 || !withClaim || string(args.Peek("sig")) != PixelSignature(pixelSecret, a, k, s, string(args.Peek("program"))) {
 			t.Fatalf("recorded %d associations for account %q kind %q ts %q sig %q", got, a, k, s, args.Peek("sig"))
 		}
 		h.rec.mu.Lock()

@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,7 @@ type memRecorder struct {
 	clicks []firstclaim.Click
 	assocs []firstclaim.Association
 	imps   []firstclaim.Impression
+	codes  []firstclaim.UnknownCode
 }
 
 func (m *memRecorder) Record(rec []byte) {
@@ -51,6 +53,14 @@ func (m *memRecorder) Record(rec []byte) {
 			panic(err)
 		}
 		m.imps = append(m.imps, i)
+	case firstclaim.RecordUnknownCode:
+		var u firstclaim.UnknownCode
+		if err := firstclaim.DecodeUnknownCode(rec, &u); err != nil {
+			panic(err)
+		}
+		m.codes = append(m.codes, u)
+	default:
+		panic(fmt.Sprintf("record of kind %d", firstclaim.RecordKind(rec)))
 	}
 }
 
@@ -143,6 +153,7 @@ func newHarness(t testing.TB, mod func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(h.srv.Close)
 	return h
 }
 

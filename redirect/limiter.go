@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// claimLimiter counts claims per client address in fixed windows, in a fixed table of counters
+// claimLimiter counts claims per client address (per /64 for IPv6) in fixed windows, in a fixed table of counters
 // indexed by a hash of the address: no allocation, no lock, bounded memory. Two addresses that
 // share a slot share a budget; with 65,536 slots that is rare, and errs on the side of not claiming.
 type claimLimiter struct {
@@ -36,6 +36,10 @@ func (l *claimLimiter) allow(a netip.Addr, now time.Time) bool {
 		return true
 	}
 	b := a.As16()
+	if !a.Is4() {
+		// An IPv6 subscriber holds a /64 (or more) and picks any address in it: counted as one.
+		clear(b[8:])
+	}
 	slot := &l.slots[maphash.Bytes(l.seed, b[:])&(limiterSlots-1)]
 	w := uint64(now.Unix()/l.window) & 0xffffffff
 	for {

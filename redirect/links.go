@@ -259,10 +259,32 @@ func csvError(err error) error {
 	return err
 }
 
+// lineCounter says which line a byte offset of data is on. Asked for offsets in increasing order
+// (as a decoder moves through a file), it reads each byte once: counting from the start for every
+// link made a file of 100,000 links take 13 s to load.
+type lineCounter struct {
+	data    []byte
+	off     int64 // counted up to here
+	line    int   // the line of off
+	scanned int   // bytes read, for the test
+}
+
+func (c *lineCounter) at(off int64) int {
+	off = min(off, int64(len(c.data)))
+	if off < c.off { // back: count afresh (errors only)
+		c.off, c.line = 0, 0
+	}
+	c.line += bytes.Count(c.data[c.off:off], []byte("\n"))
+	c.scanned += int(off - c.off)
+	c.off = off
+	return c.line + 1
+}
+
 func readLinksJSON(data []byte) ([]Link, []int, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:off], []byte("\n")) }
+	counter := lineCounter{data: data}
+	lineAt := counter.at
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, nil, &LoadError{Line: lineAt(dec.InputOffset()), Err: fmt.Errorf("want a JSON array of links: %v", err)}

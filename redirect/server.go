@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -69,6 +70,11 @@ type Server struct {
 	k0, k1  uint64
 	pool    sync.Pool
 	ready   atomic.Bool
+	unknown *unknownCodes
+	replays *replayGuard // signatures of accepted association pixels
+
+	stopUnknown context.CancelFunc
+	unknownDone chan struct{}
 
 	outcomes [16]*metrics.Counter
 	tampered *metrics.Counter
@@ -92,7 +98,8 @@ type scratch struct {
 	setCk    []byte
 	rec      []byte
 	vbuf     []byte
-	entry    entry // the link; the click's strings may point into it
+	cookies  [][]byte // the values of the program's claim cookies in the request
+	entry    entry    // the link; the click's strings may point into it
 }
 
 // New returns a Server.
@@ -135,10 +142,22 @@ func New(opts Options) (*Server, error) {
 		s.impRejected[i] = m.NewCounter(`firstclaim_impression_rejections_total{reason="` + r + `"}`)
 	}
 	if s.opts.Associations.PixelMaxAge <= 0 {
-		s.opts.Associations.PixelMaxAge = 10 * time.Minute
+		s.opts.Associations.PixelMaxAge = 5 * time.Minute
 	}
+	s.replays = newReplayGuard(s.opts.Associations.PixelMaxAge+pixelFutureSkew, 500_000)
+	s.unknown = newUnknownCodes(opts.Recorder)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopUnknown, s.unknownDone = cancel, make(chan struct{})
+	go func() { defer close(s.unknownDone); s.unknown.run(ctx, time.Second) }()
 	s.ready.Store(true)
 	return s, nil
+}
+
+// Close hands over what the server still holds for the recorder (the unknown codes of the
+// current minute). Call it after the listener has stopped, before the recorder closes.
+func (s *Server) Close() {
+	s.stopUnknown()
+	<-s.unknownDone
 }
 
 // SetReady marks the server ready or not for /readyz (false while draining).
@@ -262,6 +281,19 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	now := s.timeOf(ctx)
 	sc := s.pool.Get().(*scratch)
 	defer s.pool.Put(sc)
+	e := &sc.entry
+	if !ValidCode(code) || !s.links.lookup(code, e) {
+		// No such link: counted by code and minute (unknownCodes), never recorded as a click, so a
+		// flood of made-up codes cannot crowd out real clicks.
+		if !ValidCode(code) {
+			code = nil
+		}
+		s.unknown.count(code, now)
+		page(ctx, fasthttp.StatusNotFound, pageNotFound)
+		s.outcomes[firstclaim.OutcomeUnknownLink].Inc()
+		s.latency.Update(time.Since(now).Seconds())
+		return
+	}
 	c := &sc.click
 	*c = firstclaim.Click{}
 	firstclaim.NewID(&sc.id, now)
@@ -274,12 +306,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, code []byte) {
 	c.Bot = s.isBot(ctx, ua, ip)
 	c.NotNavigation = !isNavigation(ctx) && !ctx.IsHead()
 
-	e := &sc.entry
 	switch {
-	case !ValidCode(code) || !s.links.lookup(code, e):
-		c.Link = b2s(truncate(code, MaxCodeLen))
-		c.Outcome = firstclaim.OutcomeUnknownLink
-		page(ctx, fasthttp.StatusNotFound, pageNotFound)
 	case !e.active(now):
 		s.fillLink(c, e)
 		c.Outcome = firstclaim.OutcomeInactiveLink
@@ -322,19 +349,7 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 			break
 		}
 	}
-	var existing *cookie.Claim
-	if raw := requestCookie(&ctx.Request.Header, p.cookieName); len(raw) > 0 {
-		var err error
-		sc.claimBuf, err = s.signer.Verify(sc.claimBuf, p.Name, raw, &sc.claim)
-		if err != nil {
-			c.Tampered = true // §1.6: no claim
-		} else {
-			existing = &sc.claim
-		}
-	}
-	if existing != nil && !existing.Live(now) {
-		existing = nil // §1.5: an expired claim is no claim
-	}
+	existing := s.liveClaim(ctx, sc, p, now)
 	switch {
 	case c.Bot:
 		c.Outcome = firstclaim.OutcomeBot
@@ -370,6 +385,35 @@ func (s *Server) claim(ctx *fasthttp.RequestCtx, sc *scratch, e *entry, now time
 	}
 }
 
+// liveClaim returns the visitor's live claim for program p, or nil. Every cookie of the program's
+// name is verified (docs/rules.md §1.6: one that does not verify is no claim), and the first that
+// verifies and is live is the claim (§1.5: an expired claim is no claim); a bogus cookie tossed
+// from a sibling subdomain cannot hide the real one. The click is marked tampered when cookies of
+// the name came and none verified.
+func (s *Server) liveClaim(ctx *fasthttp.RequestCtx, sc *scratch, p *program, now time.Time) *cookie.Claim {
+	sc.cookies = requestCookies(sc.cookies[:0], &ctx.Request.Header, p.cookieName)
+	verified := false
+	for _, raw := range sc.cookies {
+		if len(raw) == 0 {
+			continue
+		}
+		var err error
+		if sc.claimBuf, err = s.signer.Verify(sc.claimBuf, p.Name, raw, &sc.claim); err != nil {
+			continue
+		}
+		verified = true
+		if sc.claim.Live(now) {
+			return &sc.claim
+		}
+	}
+	if !verified {
+		for _, raw := range sc.cookies {
+			sc.click.Tampered = sc.click.Tampered || len(raw) > 0
+		}
+	}
+	return nil
+}
+
 // appendLocation builds the destination: the link's URL, the visitor's query string (minus any
 // parameter named like the click id, which only we set), the click id, then the link's fragment.
 // Bytes that may not appear in a URL are percent-encoded, so no request can inject a header or
@@ -392,8 +436,8 @@ func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
 		if i := bytes.IndexByte(kv, '='); i >= 0 {
 			name = kv[:i]
 		}
-		if b2s(name) == param {
-			continue
+		if isParam(name, param) {
+			continue // every spelling of the click id's name: only the redirector sets it
 		}
 		if sep != 0 {
 			dst = append(dst, sep)
@@ -408,6 +452,42 @@ func appendLocation(dst []byte, e *entry, query []byte, id []byte) []byte {
 	dst = append(dst, '=')
 	dst = append(dst, id...)
 	return append(dst, e.fragment()...)
+}
+
+// isParam reports whether a query parameter's name, as it came (percent-encoded or not, in any
+// case), is param: click%5Fid, CLICK_ID and Click%5fId all name click_id to a server that decodes
+// and folds case, so all must be dropped before the redirector appends its own.
+func isParam(name []byte, param string) bool {
+	j := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '%' && i+2 < len(name) && isHex(name[i+1]) && isHex(name[i+2]) {
+			c = unhex(name[i+1])<<4 | unhex(name[i+2])
+			i += 2
+		}
+		if j >= len(param) || lower(c) != lower(param[j]) {
+			return false
+		}
+		j++
+	}
+	return j == len(param)
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 const hexUpper = "0123456789ABCDEF"

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -184,30 +185,72 @@ func TestUnknownAndInactiveLinks(t *testing.T) {
 	h := newHarness(t, nil)
 	h.serve(t)
 	for _, tc := range []struct {
-		path    string
-		status  int
-		outcome firstclaim.Outcome
-		loc     string
+		path   string
+		status int
+		loc    string
 	}{
-		{"/r/nope", 404, firstclaim.OutcomeUnknownLink, ""},
-		{"/r/bad%20code", 404, firstclaim.OutcomeUnknownLink, ""},
-		{"/r/" + strings.Repeat("x", 300), 404, firstclaim.OutcomeUnknownLink, ""},
-		{"/r/off", 410, firstclaim.OutcomeInactiveLink, ""},
-		{"/r/old", 410, firstclaim.OutcomeInactiveLink, ""},
-		{"/r/fb", 302, firstclaim.OutcomeInactiveLink, "https://shop.example.com/sorry"},
+		{"/r/off", 410, ""},
+		{"/r/old", 410, ""},
+		{"/r/fb", 302, "https://shop.example.com/sorry"},
 	} {
 		for _, m := range []string{"GET", "HEAD"} {
 			resp := h.get(t, m, tc.path, nil)
 			if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.loc || len(setCookies(resp)) != 0 {
 				t.Errorf("%s %s: status %d Location %q Set-Cookie %q", m, tc.path, resp.StatusCode, resp.Header.Get("Location"), setCookies(resp))
 			}
-			if r := h.rec.last(t); r.Outcome != tc.outcome || len(r.Link) > MaxCodeLen {
+			if r := h.rec.last(t); r.Outcome != firstclaim.OutcomeInactiveLink || r.Link != strings.TrimPrefix(tc.path, "/r/") {
 				t.Errorf("%s %s: outcome %v link %q", m, tc.path, r.Outcome, r.Link)
 			}
 		}
 	}
+	// Codes that are no link answer 404 and are counted by code, not recorded as clicks.
+	clicks := h.rec.count()
+	for _, path := range []string{"/r/nope", "/r/nope", "/r/wp-login.php", "/r/bad%20code", "/r/" + strings.Repeat("x", 300)} {
+		if resp := h.get(t, "GET", path, nil); resp.StatusCode != 404 || len(setCookies(resp)) != 0 {
+			t.Errorf("%s: status %d, Set-Cookie %q", path, resp.StatusCode, setCookies(resp))
+		}
+	}
 	if resp := h.get(t, "GET", "/nothing", nil); resp.StatusCode != 404 {
 		t.Errorf("/nothing: %d", resp.StatusCode)
+	}
+	if n := h.rec.count(); n != clicks {
+		t.Fatalf("%d clicks recorded for codes that are no link", n-clicks)
+	}
+	h.srv.Close() // hands over the current minute's counts
+	got := map[string]uint64{}
+	for _, u := range h.rec.codes {
+		got[u.Code] += u.Hits
+		if u.ID == "" || u.FirstSeen.After(u.LastSeen) || u.Minute.IsZero() {
+			t.Errorf("unknown code row %+v", u)
+		}
+	}
+	if want := map[string]uint64{"nope": 2, "wp-login.php": 1, firstclaim.CodeInvalid: 2}; !maps.Equal(got, want) {
+		t.Fatalf("unknown codes counted %v, want %v", got, want)
+	}
+}
+
+// A flood of made-up codes costs a record per code and minute, never one per request, and stops
+// counting codes one by one past the minute's budget: real clicks keep their room.
+func TestUnknownCodeFloodIsBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := 0; i < 50_000; i++ {
+		ctx := request("GET", fmt.Sprintf("/r/made-up-%d", i%5_000), nil)
+		h.srv.Handler(ctx)
+	}
+	h.srv.Close()
+	var hits, other uint64
+	for _, u := range h.rec.codes {
+		hits += u.Hits
+		if u.Code == firstclaim.CodeOther {
+			other += u.Hits
+		}
+	}
+	if hits != 50_000 || len(h.rec.codes) > unknownPerMinute+2 || other == 0 {
+		t.Fatalf("%d records for 50,000 requests (%d hits, %d as other); want at most %d records, every hit counted",
+			len(h.rec.codes), hits, other, unknownPerMinute+2)
+	}
+	if h.rec.count() != 0 {
+		t.Fatalf("%d clicks recorded", h.rec.count())
 	}
 }
 
@@ -219,6 +262,8 @@ func TestLocation(t *testing.T) {
 		{"/r/a1?utm_source=news&utm_medium=email", "https://shop.example.com/landing?src=aff&utm_source=news&utm_medium=email&click_id=ID#top"},
 		// Nobody but the redirector sets the click id.
 		{"/r/b1?click_id=forged&x=1", "https://shop.example.com/?x=1&click_id=ID"},
+		// Nor under another spelling of its name: encoded, in capitals, or both.
+		{"/r/b1?click%5Fid=evil&CLICK_ID=evil&Click%5fId=evil&x=1&click_idx=kept", "https://shop.example.com/?x=1&click_idx=kept&click_id=ID"},
 		// Bytes that may not appear in a URL are escaped: no header or fragment injection.
 		{"/r/b1?q=%0d%0aSet-Cookie:x", "https://shop.example.com/?q=%0d%0aSet-Cookie:x&click_id=ID"},
 		{"/r/b1?a=<script>&b=\"", "https://shop.example.com/?a=%3Cscript%3E&b=%22&click_id=ID"},
@@ -603,5 +648,30 @@ func TestHeaderNamesInAnyCase(t *testing.T) {
 		if r := h.rec.last(t); !tc.check(r) {
 			t.Errorf("%q not read: %+v", tc.header, r)
 		}
+	}
+}
+
+// Cookie tossing: a sibling subdomain sets a cookie of the claim's name with a longer Path, which
+// the browser sends first. Every cookie of the name is verified, and the real, live claim still
+// protects the visitor; with only bogus ones, the click claims and says it saw tampering.
+func TestTossedCookieCannotHideTheClaim(t *testing.T) {
+	h := newHarness(t, nil)
+	h.serve(t)
+	resp := h.get(t, "GET", "/r/a1", nil) // partner-a claims
+	real := cookieValue(setCookies(resp)[0])
+	tossed := "fc_affiliate=k1.Zm9yZ2Vk.Zm9yZ2Vk"
+	resp = h.get(t, "GET", "/r/b1", map[string]string{"Cookie": tossed + "; " + real})
+	if len(setCookies(resp)) != 0 {
+		t.Fatalf("partner-b took the claim past a tossed cookie: %q", setCookies(resp))
+	}
+	if r := h.rec.last(t); r.Outcome != firstclaim.OutcomeProtected || r.ClaimPartnerID != "partner-a" || r.Tampered {
+		t.Fatalf("click %+v", r)
+	}
+	resp = h.get(t, "GET", "/r/b1", map[string]string{"Cookie": tossed + "; fc_affiliate=also.bogus.value"})
+	if len(setCookies(resp)) != 1 {
+		t.Fatal("bogus cookies alone: no claim made")
+	}
+	if r := h.rec.last(t); r.Outcome != firstclaim.OutcomeClaimed || !r.Tampered {
+		t.Fatalf("click %+v", r)
 	}
 }

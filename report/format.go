@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/internal/csvsafe"
 )
 
 // money writes amounts per currency as "12.50 CNY; 7.00 USD" (empty when none).
@@ -81,9 +81,10 @@ func (res *Result) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// WriteCSV writes a header, the rows, and no totals (a spreadsheet adds its own).
+// WriteCSV writes a header, the rows, and no totals (a spreadsheet adds its own). Cells that a
+// spreadsheet would take for a formula are neutralised (internal/csvsafe).
 func (res *Result) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.Write(res.header())
 	for i := range res.Rows {
 		cw.Write(res.Rows[i].cells(res.Query.By))
@@ -193,4 +194,37 @@ func ParseBy(s string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// WriteUnknownCodes writes the codes asked for that are no link as a table, CSV or JSON.
+func WriteUnknownCodes(w io.Writer, codes []UnknownCode, format string) error {
+	rows := make([][]string, len(codes))
+	for i, c := range codes {
+		rows[i] = []string{c.Code, strconv.FormatUint(c.Hits, 10), c.FirstSeen.Format(time.RFC3339), c.LastSeen.Format(time.RFC3339)}
+	}
+	header := []string{"code", "hits", "first_seen", "last_seen"}
+	switch format {
+	case "csv":
+		cw := csvsafe.NewWriter(w)
+		cw.Write(header)
+		for _, r := range rows {
+			cw.Write(r)
+		}
+		cw.Flush()
+		return cw.Error()
+	case "json":
+		out := make([]map[string]any, len(codes))
+		for i, c := range codes {
+			out[i] = map[string]any{"code": c.Code, "hits": c.Hits, "first_seen": rows[i][2], "last_seen": rows[i][3]}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"codes": out})
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/subtle"
 	_ "embed"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/internal/csvsafe"
 )
 
 // Access says who may read what: the admin token reads everything; each partner token reads one
@@ -72,9 +73,18 @@ func (a *Access) scope(r *http.Request) (partner string, ok bool) {
 //go:embed ui.html
 var uiPage []byte
 
-// Handler serves GET /api/v1/reports, GET /api/v1/commissions, GET /api/v1/whoami and the page
-// at /ui, reading store. Mount it on the admin listener.
-func Handler(store Store, access Access, log *slog.Logger) http.Handler {
+// Stores is what the handler reads: the reports' store and the unknown codes'.
+type Stores interface {
+	Store
+	CodeStore
+}
+
+// Handler serves GET /api/v1/reports, GET /api/v1/commissions, GET /api/v1/unknown-codes,
+// GET /api/v1/whoami and the page at /ui, reading store. Mount it on the admin listener.
+//
+// A store that fails is answered with a generic error and an id; the detail (which may name a
+// ClickHouse host) goes to the log under that id, never to the client.
+func Handler(store Stores, access Access, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -83,6 +93,11 @@ func Handler(store Store, access Access, log *slog.Logger) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	internal := func(w http.ResponseWriter, r *http.Request, what string, err error) {
+		id := firstclaim.NewIDString(time.Now())
+		log.Error(what+" failed", "error_id", id, "path", r.URL.Path, "err", err)
+		fail(w, http.StatusBadGateway, "the "+what+" could not be read just now; try again, or give the operator error id "+id)
 	}
 	auth := func(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -153,8 +168,7 @@ func Handler(store Store, access Access, log *slog.Logger) http.Handler {
 		}
 		res, err := Run(r.Context(), store, q)
 		if err != nil {
-			log.Error("report failed", "err", err)
-			fail(w, http.StatusBadGateway, "ClickHouse did not answer the report: "+err.Error())
+			internal(w, r, "report", err)
 			return
 		}
 		if p.Get("format") == "csv" {
@@ -183,13 +197,13 @@ func Handler(store Store, access Access, log *slog.Logger) http.Handler {
 		}
 		lines, err := Lines(r.Context(), store, q)
 		if err != nil {
-			fail(w, http.StatusBadGateway, err.Error())
+			internal(w, r, "commission lines", err)
 			return
 		}
 		if p.Get("format") == "csv" {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", `attachment; filename="firstclaim-commissions.csv"`)
-			cw := csv.NewWriter(w)
+			cw := csvsafe.NewWriter(w)
 			cw.Write(attribution.CSVHeader())
 			for i := range lines {
 				cw.Write(lines[i].CSVRecord())
@@ -203,6 +217,38 @@ func Handler(store Store, access Access, log *slog.Logger) http.Handler {
 			out[i], _ = json.Marshal(lines[i])
 		}
 		json.NewEncoder(w).Encode(map[string]any{"lines": out})
+	}))
+	mux.HandleFunc("GET /api/v1/unknown-codes", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
+		if partner != "" {
+			fail(w, http.StatusForbidden, "the codes asked for that are no link are the operator's: use the admin token")
+			return
+		}
+		from, to, err := rangeOf(r)
+		if err == nil && !to.After(from) {
+			err = fmt.Errorf("want a time range with from before to")
+		}
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		limit := 100
+		if v := r.URL.Query().Get("limit"); v != "" {
+			if limit, err = strconv.Atoi(v); err != nil || limit <= 0 || limit > 10_000 {
+				fail(w, http.StatusBadRequest, "limit: want 1 to 10000")
+				return
+			}
+		}
+		codes, err := store.UnknownCodes(r.Context(), from, to, limit)
+		if err != nil {
+			internal(w, r, "unknown codes", err)
+			return
+		}
+		out := make([]map[string]any, len(codes))
+		for i, c := range codes {
+			out[i] = map[string]any{"code": c.Code, "hits": c.Hits, "first_seen": c.FirstSeen.Format(time.RFC3339), "last_seen": c.LastSeen.Format(time.RFC3339)}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"codes": out})
 	}))
 	mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -1,8 +1,12 @@
 package report_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,9 +18,12 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 	"github.com/firstclaim/firstclaim/internal/browsertest"
 	"github.com/firstclaim/firstclaim/report"
+	"github.com/firstclaim/firstclaim/sink"
 )
 
 const (
@@ -219,4 +226,81 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatalf("the partner page reading PB's lines: %v %v", status, err)
 	}
 	shot("report-partner.png")
+}
+
+// Codes asked for that are no link: the admin reads them, summed over minutes and redirectors, a
+// replayed row counted once; a partner may not.
+func TestUnknownCodesAPI(t *testing.T) {
+	_, db := chtest.Database(t)
+	m := func(id string, min int, code string, hits uint64) firstclaim.UnknownCode {
+		ts := at(10, 10, min)
+		return firstclaim.UnknownCode{ID: id, Minute: ts, Code: code, Hits: hits, FirstSeen: ts, LastSeen: ts.Add(30 * time.Second)}
+	}
+	rows := []firstclaim.UnknownCode{m("u1", 0, "wp-login.php", 40), m("u2", 1, "wp-login.php", 2), m("u3", 1, "summr", 3),
+		m("u4", 1, firstclaim.CodeInvalid, 7)}
+	if err := db.Events().Write(context.Background(), &sink.Batch{UnknownCodes: rows}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Events().Write(context.Background(), &sink.Batch{UnknownCodes: rows[:1], Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
+	defer srv.Close()
+	url := srv.URL + "/api/v1/unknown-codes?from=2026-11-10&to=2026-11-11"
+	code, body := get(t, url, adminToken)
+	var doc struct {
+		Codes []struct {
+			Code string `json:"code"`
+			Hits uint64 `json:"hits"`
+		} `json:"codes"`
+	}
+	json.Unmarshal([]byte(body), &doc)
+	if code != 200 || len(doc.Codes) != 3 || doc.Codes[0].Code != "wp-login.php" || doc.Codes[0].Hits != 42 ||
+		doc.Codes[1].Code != firstclaim.CodeInvalid || doc.Codes[2].Hits != 3 {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+	if code, _ := get(t, url, paToken); code != 403 {
+		t.Fatalf("partner: %d", code)
+	}
+	if code, _ := get(t, url+"&limit=0", adminToken); code != 400 {
+		t.Fatalf("limit 0: %d", code)
+	}
+}
+
+// failing is a store that cannot reach its server.
+type failing struct{}
+
+var errDown = errors.New("dial tcp 10.20.30.40:9000: connect: connection refused")
+
+func (failing) Groups(context.Context, report.Source, report.Slice) ([]report.Group, error) {
+	return nil, errDown
+}
+func (failing) Lines(context.Context, report.LinesQuery) ([]attribution.Line, error) {
+	return nil, errDown
+}
+func (failing) UnknownCodes(context.Context, time.Time, time.Time, int) ([]report.UnknownCode, error) {
+	return nil, errDown
+}
+
+// A store that fails answers with a generic error and an id; what failed (which may name an
+// internal host) goes to the log, never to a partner or anyone else.
+func TestStoreErrorsStayInTheLog(t *testing.T) {
+	var logs bytes.Buffer
+	srv := httptest.NewServer(report.Handler(failing{}, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}},
+		slog.New(slog.NewTextHandler(&logs, nil))))
+	defer srv.Close()
+	for _, path := range []string{"/api/v1/reports", "/api/v1/commissions", "/api/v1/unknown-codes"} {
+		for _, tok := range []string{paToken, adminToken} {
+			code, body := get(t, srv.URL+path, tok)
+			if path == "/api/v1/unknown-codes" && tok == paToken {
+				continue
+			}
+			if code != 502 || strings.Contains(body, "10.20.30.40") || !strings.Contains(body, "error id") {
+				t.Errorf("%s: %d %s", path, code, body)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "10.20.30.40") || !strings.Contains(logs.String(), "error_id=") {
+		t.Fatalf("the log lacks the detail: %s", logs.String())
+	}
 }

@@ -138,6 +138,18 @@ type Store interface {
 	Lines(ctx context.Context, q LinesQuery) ([]attribution.Line, error)
 }
 
+// UnknownCode is a code asked for that is no link: how often, first and last.
+type UnknownCode struct {
+	Code                string
+	Hits                uint64
+	FirstSeen, LastSeen time.Time
+}
+
+// CodeStore reads the counts of codes asked for that are no link.
+type CodeStore interface {
+	UnknownCodes(ctx context.Context, from, to time.Time, limit int) ([]UnknownCode, error)
+}
+
 // Lines returns the current commission lines of q (at most 10,000, newest first).
 func Lines(ctx context.Context, store Store, q LinesQuery) ([]attribution.Line, error) {
 	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {

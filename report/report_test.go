@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -310,3 +311,52 @@ func TestImpressionsAndCTR(t *testing.T) {
 }
 
 func strconvF(f float64) string { return fmt.Sprintf("%.4f", f) }
+
+// Text that reaches a report from outside (a referer, a campaign) cannot become a formula in the
+// spreadsheet that opens the CSV.
+func TestCSVCellsAreNeverFormulas(t *testing.T) {
+	_, db := chtest.Database(t)
+	c := firstclaim.Click{ID: "c1", TS: at(10, 10, 0), Link: "L1", PartnerID: "-PA", Program: "affiliate", Campaign: "+SUM(A1)",
+		Outcome: firstclaim.OutcomeClaimed, RefererHost: `=HYPERLINK("http://evil.example")`}
+	if err := db.Events().Write(context.Background(), &sink.Batch{Clicks: []firstclaim.Click{c}}); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, db, report.Query{By: []string{"referer_host", "campaign", "partner"}})
+	var b bytes.Buffer
+	if err := res.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[1][0] != `'=HYPERLINK("http://evil.example")` || recs[1][1] != "'+SUM(A1)" || recs[1][2] != "'-PA" || recs[1][3] != "1" {
+		t.Fatalf("CSV rows %q", recs)
+	}
+}
+
+// A sign-up reported with only a click id counts under the partner and link of the claim its click
+// made, by link and by partner, in every output (they all go through Run); one whose click claimed
+// nothing (protected) has no link of its own: it stays out of the rows by link and counts in the
+// totals.
+func TestSignUpsByClickIDTakeTheClicksPartnerAndLink(t *testing.T) {
+	_, db := chtest.Database(t)
+	c1 := firstclaim.Click{ID: "c1", TS: at(10, 10, 0), Link: "L1", PartnerID: "PA", Program: "affiliate", Outcome: firstclaim.OutcomeClaimed,
+		ClaimPartnerID: "PA", ClaimClickID: "c1"}
+	c2 := firstclaim.Click{ID: "c2", TS: at(10, 11, 0), Link: "L2", PartnerID: "PB", Program: "affiliate", Outcome: firstclaim.OutcomeProtected,
+		ClaimPartnerID: "PA", ClaimClickID: "c0"}
+	a := func(id, click string) firstclaim.Association {
+		return firstclaim.Association{ID: id, TS: at(10, 12, 0), Program: "affiliate", AccountID: "acc-" + id, ClickID: click, Kind: "register", Source: "s2s"}
+	}
+	if err := db.Events().Write(context.Background(), &sink.Batch{Clicks: []firstclaim.Click{c1, c2},
+		Associations: []firstclaim.Association{a("a1", "c1"), a("a2", "c2")}}); err != nil {
+		t.Fatal(err)
+	}
+	byLink := run(t, db, report.Query{By: []string{"link"}})
+	check(t, byLink, map[string]string{"L1": "clicks=1 visitors=1 claims=1 registers=1", "L2": "clicks=1 visitors=1 protected=1"})
+	if byLink.Totals.Counts["registers"] != 2 {
+		t.Fatalf("totals: %s", counts(byLink.Totals))
+	}
+	byPartner := run(t, db, report.Query{By: []string{"partner"}})
+	check(t, byPartner, map[string]string{"PA": "clicks=1 visitors=1 claims=1 registers=2", "PB": "clicks=1 visitors=1 protected=1"})
+}

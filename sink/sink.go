@@ -22,6 +22,7 @@ type Batch struct {
 	Clicks       []firstclaim.Click
 	Associations []firstclaim.Association
 	Impressions  []firstclaim.Impression
+	UnknownCodes []firstclaim.UnknownCode
 
 	// Retry is set when the records may have been written before: a retry, or a replay from the
 	// spool. The store marks such rows, so queries know where repeats can be.
@@ -29,13 +30,16 @@ type Batch struct {
 }
 
 // Len is the number of records in b.
-func (b *Batch) Len() int { return len(b.Clicks) + len(b.Associations) + len(b.Impressions) }
+func (b *Batch) Len() int {
+	return len(b.Clicks) + len(b.Associations) + len(b.Impressions) + len(b.UnknownCodes)
+}
 
 func (b *Batch) reset() {
 	clear(b.Clicks)
 	clear(b.Associations)
 	clear(b.Impressions)
-	b.Clicks, b.Associations, b.Impressions = b.Clicks[:0], b.Associations[:0], b.Impressions[:0]
+	clear(b.UnknownCodes)
+	b.Clicks, b.Associations, b.Impressions, b.UnknownCodes = b.Clicks[:0], b.Associations[:0], b.Impressions[:0], b.UnknownCodes[:0]
 }
 
 // Writer stores a batch: ClickHouse, an NDJSON file. Write must store all of b or return an
@@ -106,6 +110,7 @@ type Options struct {
 	// Dir holds the spool. Without it, records wait in memory while the writer fails and are
 	// dropped (and counted) when memory is full.
 	Dir           string
+	OverflowBytes int           // hand-off from Record to the spool when the queue is full; default 8 MiB
 	SpoolMaxBytes int64         // default 1 GiB
 	SegmentBytes  int64         // default 32 MiB
 	FsyncInterval time.Duration // default 1 s
@@ -137,6 +142,9 @@ func (o *Options) defaults() {
 	if o.SpoolMaxBytes <= 0 {
 		o.SpoolMaxBytes = 1 << 30
 	}
+	if o.OverflowBytes <= 0 {
+		o.OverflowBytes = 8 << 20
+	}
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = 32 << 20
 	}
@@ -160,6 +168,7 @@ type Sink struct {
 	w      Writer
 	sorts  bool // w's clicks go in its key order (KeyOrdered)
 	q      *queue
+	over   *queue // records that found the queue full, on their way to the spool (spoolOverflow)
 	spool  *spool
 	log    *slog.Logger
 	blocks chan []byte
@@ -167,6 +176,10 @@ type Sink struct {
 	done   chan struct{}
 	syncWG sync.WaitGroup
 	closed atomic.Bool
+
+	overStop chan struct{} // ends spoolOverflow, after a last drain
+	overDone chan struct{}
+	overEnd  atomic.Bool // spoolOverflow has ended: an overflowing record is dropped
 
 	runCtx    context.Context
 	runCancel context.CancelFunc
@@ -191,12 +204,15 @@ func New(w Writer, opts Options) (*Sink, error) {
 	m := opts.Metrics
 	s := &Sink{
 		opts: opts, w: w, log: opts.Logger, sorts: sortsFor(w),
-		q:      newQueue(opts.QueueBytes, opts.BatchSize),
-		blocks: make(chan []byte, 2),
-		free:   make(chan []byte, 2),
-		freeB:  make(chan []byte, 4),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		q:        newQueue(opts.QueueBytes, opts.BatchSize),
+		over:     newQueue(opts.OverflowBytes, 1),
+		overStop: make(chan struct{}),
+		overDone: make(chan struct{}),
+		blocks:   make(chan []byte, 2),
+		free:     make(chan []byte, 2),
+		freeB:    make(chan []byte, 4),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 
 		accepted:   m.NewCounter("firstclaim_sink_accepted_total"),
 		sent:       m.NewCounter("firstclaim_sink_sent_total"),
@@ -239,27 +255,65 @@ func (s *Sink) Start() {
 	if s.spool != nil {
 		s.syncWG.Add(1)
 		go s.fsyncLoop()
+		go s.spoolOverflow()
+	} else {
+		close(s.overDone)
 	}
 }
 
-// Record accepts one encoded record (firstclaim.AppendClick and friends). It copies rec, never
-// blocks on the network, and does not allocate once the queue is warm. When memory is full the
-// record goes straight to the spool.
+// Record accepts one encoded record (firstclaim.AppendClick and friends). It copies rec and
+// returns at once: it never waits on the network or the disk, and does not allocate once the
+// queue is warm. When the queue is full, the record goes to a second, smaller hand-off that a
+// goroutine of its own writes to the spool (VictoriaMetrics' TryWrite model: the request never
+// takes the spool's lock); when that is full too, or there is no spool, the record is dropped and
+// counted.
 func (s *Sink) Record(rec []byte) {
 	s.accepted.Inc()
 	if !s.closed.Load() && s.q.push(rec) {
 		return
 	}
 	s.overflowed.Inc()
-	if s.spool == nil {
+	if s.spool == nil || s.overEnd.Load() || !s.over.push(rec) {
 		s.dropped.Inc()
-		return
-	}
-	if err := s.spool.appendRecord(rec); err != nil {
-		s.dropped.Inc()
-		s.log.Error("sink: cannot spool a record", "err", err)
 	}
 }
+
+// spoolOverflow writes the records that found the queue full to the spool, off the request path.
+// It logs the drops that Record could only count, at most every 10 seconds.
+func (s *Sink) spoolOverflow() {
+	defer close(s.overDone)
+	spare := make([]byte, 0, 1<<20)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	logged := s.dropped.Get()
+	var lastLog time.Time
+	for {
+		stopping := false
+		select {
+		case <-s.over.wake:
+		case <-t.C:
+		case <-s.overStop:
+			stopping = true
+		}
+		buf, n := s.over.swap(spare)
+		if n > 0 {
+			s.spool.appendBlock(buf) // a failure is the spool's to count and log
+		}
+		spare = buf[:0]
+		if d := s.dropped.Get(); d != logged && time.Since(lastLog) > 10*time.Second {
+			s.log.Error("sink: records dropped (queue and spool hand-off full, or the spool cannot write)", "dropped_total", d)
+			logged, lastLog = d, time.Now()
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// Writable reports whether the sink can keep what it is given: false while its spool's disk
+// refuses writes (a full disk), when records that cannot be sent are being dropped. Readiness
+// checks follow it.
+func (s *Sink) Writable() bool { return s.spool == nil || s.spool.writable() }
 
 // getBuf and putBuf recycle the queue's buffers, getBatch and putBatch those of whole batches. The
 // few in use at once (the queue's, the batch being collected, those waiting for the sender) keep the
@@ -336,10 +390,9 @@ func (s *Sink) collect() {
 // they pass through it; while the collector waits, the queue goes on taking records.
 func (s *Sink) handOff(b []byte) { s.blocks <- b }
 
+// spoolBlock keeps a batch in the spool; a failure is the spool's to count and log.
 func (s *Sink) spoolBlock(b []byte) {
-	if err := s.spool.appendBlock(b); err != nil {
-		s.log.Error("sink: cannot write to the spool", "err", err)
-	}
+	s.spool.appendBlock(b)
 	s.putBatch(b)
 }
 
@@ -630,6 +683,11 @@ func (s *Sink) decodeRecord(rec []byte) {
 		if err = firstclaim.DecodeImpression(rec, &b.Impressions[len(b.Impressions)-1]); err != nil {
 			b.Impressions = b.Impressions[:len(b.Impressions)-1]
 		}
+	case firstclaim.RecordUnknownCode:
+		b.UnknownCodes = append(b.UnknownCodes, firstclaim.UnknownCode{})
+		if err = firstclaim.DecodeUnknownCode(rec, &b.UnknownCodes[len(b.UnknownCodes)-1]); err != nil {
+			b.UnknownCodes = b.UnknownCodes[:len(b.UnknownCodes)-1]
+		}
 	default:
 		err = fmt.Errorf("unknown record kind %d", firstclaim.RecordKind(rec))
 	}
@@ -685,10 +743,13 @@ func (s *Sink) fsyncLoop() {
 	defer s.syncWG.Done()
 	t := time.NewTicker(s.opts.FsyncInterval)
 	defer t.Stop()
+	var lastLog time.Time
 	for {
 		select {
 		case <-t.C:
-			if err := s.spool.sync(); err != nil {
+			// A full disk fails every tick: say so now and then, not every second.
+			if err := s.spool.sync(); err != nil && time.Since(lastLog) > 10*time.Second {
+				lastLog = time.Now()
 				s.log.Error("sink: spool fsync failed", "err", err)
 			}
 		case <-s.done:
@@ -699,7 +760,7 @@ func (s *Sink) fsyncLoop() {
 
 // Close stops the sink in two stages: intake stops and everything queued is written until ctx
 // ends; then writing is cancelled and what is left goes to the spool, which is fsynced. Records
-// handed over after Close go straight to the spool.
+// handed over while Close runs go to the spool; after it, they are dropped and counted.
 func (s *Sink) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return errors.New("sink already closed")
@@ -713,9 +774,13 @@ func (s *Sink) Close(ctx context.Context) error {
 		<-s.done
 	}
 	s.runCancel()
+	// Records handed over since intake stopped are in the overflow hand-off: a last drain writes
+	// them to the spool; any later one is dropped and counted.
+	close(s.overStop)
+	<-s.overDone
+	s.overEnd.Store(true)
 	s.syncWG.Wait()
 	if s.spool != nil {
-		// Records that arrived after the queue closed are already in the spool's buffer.
 		return s.spool.close()
 	}
 	return nil

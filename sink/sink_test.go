@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -685,4 +686,158 @@ func BenchmarkWriteBatch(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(clicks)), "ns/click")
 		})
 	}
+}
+
+// tmpfs mounts a tmpfs of size bytes on a new folder for the test (the tests run as root, as CI
+// does), so that a disk can fill up for real.
+func tmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs the tests as root)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// The spool's disk fills while the store is down, then gets room again, then the store comes
+// back: every click served is either stored or counted as dropped (none lost silently, none
+// stored twice unmarked), readiness says so while the disk refuses writes, and spooling and
+// replay resume without a restart.
+func TestFullDiskLosesNothingSilently(t *testing.T) {
+	disk := tmpfs(t, 1<<20)
+	ballast := filepath.Join(disk, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 900<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOpts(filepath.Join(disk, "spool"))
+	opts.SegmentBytes = 64 << 10
+	w := &memWriter{failN: -1} // the store is down
+	s, err := New(w, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	served := 0
+	serve := func(n int) {
+		for i := 0; i < n; i++ {
+			s.Record(click(served))
+			served++
+		}
+	}
+	serve(3_000) // about 200 KiB of frames for a disk with about 120 KiB left
+	waitFor(t, "the full disk to refuse writes", func() bool {
+		return counter(s, "firstclaim_sink_dropped_total") > 0 && !s.Writable()
+	})
+	waitFor(t, "every record spooled or dropped", func() bool {
+		return counter(s, "firstclaim_sink_spooled_total")+counter(s, "firstclaim_sink_dropped_total") == 3_000
+	})
+	// Room again: readiness comes back by itself, and new records are spooled, not dropped.
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the spool to see room again", s.Writable)
+	droppedBefore := counter(s, "firstclaim_sink_dropped_total")
+	serve(50)
+	waitFor(t, "the 50 to be spooled", func() bool {
+		return counter(s, "firstclaim_sink_spooled_total")+counter(s, "firstclaim_sink_dropped_total") == uint64(served)
+	})
+	if d := counter(s, "firstclaim_sink_dropped_total"); d != droppedBefore {
+		t.Fatalf("%d records dropped after the disk had room again", d-droppedBefore)
+	}
+	// The store comes back: the spool replays, without a restart.
+	w.mu.Lock()
+	w.failN = 0
+	w.mu.Unlock()
+	waitFor(t, "the spool to drain", func() bool { return !s.spool.pending() && len(w.got()) > 0 })
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, id := range w.got() {
+		stored[id] = true
+	}
+	dropped := counter(s, "firstclaim_sink_dropped_total")
+	if uint64(len(stored))+dropped != uint64(served) {
+		t.Fatalf("served %d, stored %d distinct, dropped %d: %d unaccounted for", served, len(stored), dropped,
+			int64(served)-int64(len(stored))-int64(dropped))
+	}
+	for i := served - 50; i < served; i++ {
+		if !stored[fmt.Sprintf("click-%06d", i)] {
+			t.Fatalf("click %d, served after the disk had room, is not stored", i)
+		}
+	}
+	if dropped == 0 || len(stored) < 1000 {
+		t.Fatalf("stored %d, dropped %d: the disk never filled, or little was kept", len(stored), dropped)
+	}
+	// A restart finds nothing left to replay and nothing torn.
+	s2, err := New(&memWriter{}, fastOpts(filepath.Join(disk, "spool")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.spool.pending() || counter(s2, "firstclaim_sink_spool_truncated_bytes_total") != 0 {
+		t.Fatalf("after a clean close: pending %v, truncated %d bytes", s2.spool.pending(), counter(s2, "firstclaim_sink_spool_truncated_bytes_total"))
+	}
+}
+
+// With the spool's writer stuck (its lock held, as a slow disk or an fsync would hold it), a full
+// queue does not hold up Record: it hands the record over and returns. The records are spooled
+// once the writer is free again.
+func TestRecordNeverWaitsOnTheSpool(t *testing.T) {
+	opts := fastOpts(t.TempDir())
+	opts.QueueBytes = 256 // full after a few records
+	opts.FlushInterval = time.Hour
+	s, err := New(&memWriter{failN: -1}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	s.spool.mu.Lock() // the writer is stuck on the disk
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		for i := 0; i < 1_000; i++ {
+			s.Record(click(i))
+		}
+		done <- time.Since(start)
+	}()
+	select {
+	case d := <-done:
+		t.Logf("1,000 records with the spool's writer stuck: %v in all", d)
+	case <-time.After(10 * time.Second):
+		s.spool.mu.Unlock()
+		t.Fatal("Record waited for the spool's writer")
+	}
+	s.spool.mu.Unlock()
+	waitFor(t, "every record accounted for", func() bool {
+		return counter(s, "firstclaim_sink_spooled_total")+counter(s, "firstclaim_sink_dropped_total") >= 990
+	})
+	if d := counter(s, "firstclaim_sink_dropped_total"); d != 0 {
+		t.Fatalf("%d records dropped", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	s.Close(ctx)
+}
+
+// BenchmarkRecordSpoolStuck is Record's cost when the queue is full and the spool's writer is
+// stuck: the request path's worst case.
+func BenchmarkRecordSpoolStuck(b *testing.B) {
+	opts := fastOpts(b.TempDir())
+	opts.QueueBytes = 256
+	opts.FlushInterval = time.Hour
+	s, _ := New(&memWriter{failN: -1}, opts)
+	s.Start()
+	s.spool.mu.Lock()
+	rec := click(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Record(rec)
+	}
+	b.StopTimer()
+	s.spool.mu.Unlock()
 }

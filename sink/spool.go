@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -29,28 +30,42 @@ import (
 //     (kept in meta.json, written atomically), both counted in bytes since the spool began;
 //   - a byte cap on unread data: a record that would exceed it is dropped, counted and logged,
 //     the only way a record is ever dropped;
-//   - writes go to the OS at once for whole batches and every fsync interval for single records;
-//     fsync runs every fsync interval, so a crash of the machine costs at most that interval.
+//   - writes go to the OS at once for whole blocks; fsync runs every fsync interval (never under the
+//     lock writers take), so a crash of the machine costs at most that interval.
 //
 // A frame that fails its checksum (or has an impossible length) makes the rest of its segment
 // unreadable: it is skipped, counted and logged, and reading goes on with the next segment.
+//
+// A write that fails (a full disk, an I/O error) loses only what it was writing, and says so: the
+// segment is cut back to the end of the last write that reached the OS (so no torn or unwritten
+// bytes lie inside the readable range), the buffered records are counted as dropped, the episode
+// is logged once, and the spool reports itself unwritable (readiness) until a write succeeds or the
+// disk has room again. Nothing needs a restart: the next write tries again, and reading never
+// depended on it.
 type spool struct {
 	dir      string
 	maxBytes int64
 	segBytes int64
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	segs    []int64 // start offsets of the segment files, ascending; the last is the writer's
-	w       *os.File
-	wb      *bufio.Writer
-	wOff    int64 // end of written data, buffered bytes included
-	rOff    int64 // first unread byte
-	metaOff int64 // rOff as last saved to meta.json
-	dirty   bool  // written since the last fsync
-	rf      *os.File
-	rfStart int64
-	lastLog time.Time
+	mu         sync.Mutex
+	segs       []int64 // start offsets of the segment files, ascending; the last is the writer's
+	w          *os.File
+	wb         *bufio.Writer
+	wOff       int64      // end of written data, buffered bytes included
+	flushedOff int64      // end of the data handed to the OS: what a failed write cuts back to
+	bufRecs    int        // records appended since flushedOff
+	broken     bool       // the writer's file must be cut back to flushedOff (or replaced) before the next write
+	rOff       int64      // first unread byte
+	metaOff    int64      // rOff as last saved to meta.json
+	dirty      bool       // written since the last fsync
+	toSync     []*os.File // segments rotated out: fsynced and closed by sync, outside the lock
+	rf         *os.File
+	rfStart    int64
+	lastLog    time.Time
+
+	failing     atomic.Bool // a write failed and none has succeeded since
+	episodeLost int         // records dropped since the episode began
 
 	spooled, dropped, corruptSegs, corruptBytes, truncated *metrics.Counter
 }
@@ -111,7 +126,7 @@ func openSpool(dir string, maxBytes, segBytes int64, log *slog.Logger, set *metr
 	slices.Sort(s.segs)
 	if len(s.segs) == 0 {
 		s.segs = []int64{s.rOff}
-		s.wOff = s.rOff
+		s.wOff, s.flushedOff = s.rOff, s.rOff
 	} else {
 		if s.rOff < s.segs[0] {
 			s.rOff = s.segs[0]
@@ -122,6 +137,7 @@ func openSpool(dir string, maxBytes, segBytes int64, log *slog.Logger, set *metr
 			return nil, err
 		}
 		s.wOff = last + end
+		s.flushedOff = s.wOff
 		if s.rOff > s.wOff {
 			s.rOff = s.wOff
 		}
@@ -182,7 +198,8 @@ func (s *spool) recoverTail(start int64) (int64, error) {
 	return off, nil
 }
 
-// appendFrame writes one record. The caller holds s.mu.
+// appendFrame writes one record into the buffer. The caller holds s.mu. An error means the
+// record, and those buffered with it, were dropped and counted (see fail).
 func (s *spool) appendFrame(rec []byte) error {
 	size := int64(frameHeader + len(rec))
 	if s.wOff+size-s.rOff > s.maxBytes {
@@ -193,67 +210,147 @@ func (s *spool) appendFrame(rec []byte) error {
 		}
 		return nil
 	}
+	if err := s.repair(); err != nil {
+		s.fail(err, 1)
+		return err
+	}
 	if s.wOff-s.segs[len(s.segs)-1] >= s.segBytes {
 		if err := s.rotate(); err != nil {
+			s.fail(err, 1)
 			return err
 		}
 	}
 	var hdr [frameHeader]byte
 	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(rec)))
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(rec, castagnoli))
-	if _, err := s.wb.Write(hdr[:]); err != nil {
-		return err
+	_, err := s.wb.Write(hdr[:])
+	if err == nil {
+		_, err = s.wb.Write(rec)
 	}
-	if _, err := s.wb.Write(rec); err != nil {
+	if err != nil {
+		s.fail(err, 1)
 		return err
 	}
 	s.wOff += size
+	s.bufRecs++
 	s.dirty = true
-	s.spooled.Inc()
 	return nil
 }
 
-func (s *spool) rotate() error {
+// flush hands the buffered records to the OS. The caller holds s.mu.
+func (s *spool) flush() error {
+	if s.broken {
+		return nil // fail dropped the buffer; repair comes with the next write
+	}
 	if err := s.wb.Flush(); err != nil {
+		s.fail(err, 0)
 		return err
 	}
-	if err := s.w.Sync(); err != nil {
-		return err
+	s.spooled.Add(s.bufRecs) // counted once they reach the OS: a failed write counts them dropped instead
+	s.flushedOff, s.bufRecs = s.wOff, 0
+	if s.failing.Load() {
+		s.failing.Store(false)
+		s.log.Info("spool: writing again", "records_dropped_meanwhile", s.episodeLost)
 	}
-	if err := s.w.Close(); err != nil {
+	return nil
+}
+
+// fail handles a write that did not reach the disk: the records buffered since the last good
+// write (and lost more, the one being written) are dropped and counted, the write offset goes back
+// to the last good write, and the writer is marked for repair: its file may hold a torn tail
+// beyond that offset. The first failure of an episode is logged; the rest are counted.
+func (s *spool) fail(err error, lost int) {
+	lost += s.bufRecs
+	s.dropped.Add(lost)
+	s.wOff, s.bufRecs, s.broken = s.flushedOff, 0, true
+	s.episodeLost += lost
+	if !s.failing.Swap(true) {
+		s.episodeLost = lost
+		s.log.Error("spool: cannot write; records are dropped and counted until it can (firstclaim_sink_dropped_total)",
+			"dir", s.dir, "err", err, "dropped", lost)
+	}
+}
+
+// repair makes the writer whole after a failed write: the segment is cut back to the last good
+// write and the buffer emptied; when the file cannot be cut, writing moves on to a new segment that
+// starts there (the reader stops at the next segment's start, never reading the torn tail).
+func (s *spool) repair() error {
+	if !s.broken {
+		return nil
+	}
+	start := s.segs[len(s.segs)-1]
+	if err := s.w.Truncate(s.flushedOff - start); err == nil {
+		s.wb.Reset(s.w)
+		s.broken = false
+		return nil
+	}
+	if s.flushedOff == start {
+		return fmt.Errorf("cannot cut back spool segment %s", segName(start))
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, segName(s.flushedOff)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("cannot create spool segment: %w", err)
+	}
+	s.toSync = append(s.toSync, s.w)
+	s.segs = append(s.segs, s.flushedOff)
+	s.w = f
+	s.wb.Reset(f)
+	s.broken = false
+	return nil
+}
+
+// rotate starts a new segment. The old one is fsynced and closed by the next sync, outside the
+// lock, so a slow disk does not hold up writers.
+func (s *spool) rotate() error {
+	if err := s.flush(); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(filepath.Join(s.dir, segName(s.wOff)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("cannot create spool segment: %w", err)
 	}
+	s.toSync = append(s.toSync, s.w)
 	s.segs = append(s.segs, s.wOff)
 	s.w = f
 	s.wb.Reset(f)
 	return nil
 }
 
-// appendRecord spools one record; the bytes reach the OS at the next fsync tick.
-func (s *spool) appendRecord(rec []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.appendFrame(rec)
-}
-
-// appendBlock spools [u32 length][record] frames and writes them to the OS at once.
+// appendBlock spools [u32 length][record] frames and hands them to the OS at once. When a write
+// fails, the block's records not yet written are dropped and counted with the rest.
 func (s *spool) appendBlock(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
 	frames(b, func(rec []byte) {
-		if err == nil {
-			err = s.appendFrame(rec)
+		if err != nil {
+			s.dropped.Inc()
+			s.episodeLost++
+			return
 		}
+		err = s.appendFrame(rec)
 	})
 	if err != nil {
 		return err
 	}
-	return s.wb.Flush()
+	return s.flush()
+}
+
+// writable reports whether the last write reached the OS (or, after a failure, whether the disk
+// has room again).
+func (s *spool) writable() bool { return !s.failing.Load() }
+
+// probe ends a failure episode once the spool's disk has room for a segment again, so readiness
+// comes back without waiting for the next record. The next write confirms it, or starts a new
+// episode.
+func (s *spool) probe() {
+	if !s.failing.Load() {
+		return
+	}
+	if free, ok := freeBytes(s.dir); ok && free >= min(s.segBytes, 1<<20) {
+		s.failing.Store(false)
+		s.log.Info("spool: its disk has room again", "free_bytes", free, "records_dropped_meanwhile", s.episodeLost)
+	}
 }
 
 // pending reports whether unread records remain.
@@ -274,11 +371,8 @@ func (s *spool) pendingBytes() int64 {
 // Corrupt frames are skipped with the rest of their segment.
 func (s *spool) read(dst []byte, maxRecs, maxBytes int) ([]byte, int, int64, error) {
 	s.mu.Lock()
-	if err := s.wb.Flush(); err != nil {
-		s.mu.Unlock()
-		return dst, 0, 0, err
-	}
-	pos, end := s.rOff, s.wOff
+	s.flush() // a failure drops the buffered records (counted); what reached the OS reads as before
+	pos, end := s.rOff, s.flushedOff
 	segs := slices.Clone(s.segs)
 	s.mu.Unlock()
 
@@ -384,27 +478,33 @@ func (s *spool) removeConsumed() {
 	}
 }
 
-// sync writes buffered records to the OS, fsyncs them, and saves the reader offset.
+// sync writes buffered records to the OS, fsyncs them (and the segments rotated out since the
+// last sync, which it then closes), and saves the reader offset. Only the hand-over to the OS is
+// done under the lock; the fsyncs are not.
 func (s *spool) sync() error {
 	s.mu.Lock()
-	err := s.wb.Flush()
-	f, dirty, rOff := s.w, s.dirty, s.rOff
-	s.dirty = false
+	err := s.flush()
+	f, dirty, rOff, old := s.w, s.dirty, s.rOff, s.toSync
+	s.dirty, s.toSync = false, nil
 	s.mu.Unlock()
-	if err != nil {
-		return err
+	for _, o := range old {
+		if e := o.Sync(); e != nil && err == nil && !errors.Is(e, os.ErrClosed) {
+			err = e
+		}
+		o.Close()
 	}
 	if dirty {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			return err
+		if e := f.Sync(); e != nil && err == nil && !errors.Is(e, os.ErrClosed) {
+			err = e
 		}
 	}
+	s.probe()
 	if rOff != s.metaOffLoad() {
-		if err := s.saveMeta(rOff); err != nil {
-			return err
+		if e := s.saveMeta(rOff); e != nil && err == nil {
+			err = e
 		}
 	}
-	return nil
+	return err
 }
 
 func (s *spool) metaOffLoad() int64 {
@@ -444,6 +544,9 @@ func (s *spool) close() error {
 	err := s.sync()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, o := range s.toSync {
+		o.Close()
+	}
 	if s.rf != nil {
 		s.rf.Close()
 		s.rf = nil

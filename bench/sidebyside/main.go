@@ -273,7 +273,7 @@ func (c *config) firstclaimTarget(name string, extra ...string) *target {
 	t.start = func() error {
 		args := append([]string{"-c", c.serverCore, c.firstclaim, "serve", "--listen", t.addr, "--admin-listen", t.admin,
 			"--links", filepath.Join(c.work, "links.csv"), "--cookie-keys", c.cookieKeys, "--clickhouse", c.dsn,
-			"--data-dir", data, "--geoip", filepath.Join(c.work, "geo.mmdb"), "--admin-token", "bench",
+			"--data-dir", data, "--geoip", filepath.Join(c.work, "geo.mmdb"), "--admin-token", "bench-admin-token-0123",
 			"--claim-limit", "0", "--log-level", "warn"}, extra...)
 		t.cmd = exec.Command("taskset", args...)
 		t.cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
@@ -334,7 +334,7 @@ func (t *target) collections() float64 {
 // /metrics does not answer.
 func metric(admin, prefix string) float64 {
 	req, _ := http.NewRequest("GET", "http://"+admin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer bench")
+	req.Header.Set("Authorization", "Bearer bench-admin-token-0123")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/internal/csvsafe"
 	"github.com/firstclaim/firstclaim/postback"
 )
 
@@ -151,7 +151,7 @@ func writeLinesFile(path string, lines []attribution.Line) error {
 		return fmt.Errorf("cannot write --out: %w", err)
 	}
 	if strings.HasSuffix(path, ".csv") {
-		cw := csv.NewWriter(f)
+		cw := csvsafe.NewWriter(f)
 		cw.Write(attribution.CSVHeader())
 		for i := range lines {
 			cw.Write(lines[i].CSVRecord())

@@ -204,24 +204,26 @@ func TestClickHouseOutageUnderLoadLosesNothing(t *testing.T) {
 	srv := chtest.NewServer(t)
 	dsn, conn := chtest.DatabaseOn(t, srv.DSN)
 	public, admin, logs, stop := startServe(t, "--links", linksFile(t), "--clickhouse", dsn, "--data-dir", t.TempDir(),
-		"--claim-limit", "0", "--flush-interval", "100ms", "--retry-max-backoff", "500ms", "--admin-token", "tok")
+		"--claim-limit", "0", "--flush-interval", "100ms", "--retry-max-backoff", "500ms", "--admin-token", "admin-token-for-tests")
 
 	stopLoad := make(chan struct{})
 	s := load(t, public, 4, 0, stopLoad)
 	time.Sleep(time.Second)
 	srv.Stop()
 	time.Sleep(2 * time.Second)
-	during := metricsText(t, admin, "tok")
+	during := metricsText(t, admin, "admin-token-for-tests")
 	srv.Start()
 	time.Sleep(time.Second)
 	close(stopLoad)
 	time.Sleep(200 * time.Millisecond)
 
 	// Without a shutdown: the spool drains by itself once ClickHouse is back.
-	if !waitFor(30*time.Second, func() bool { return metricValue(metricsText(t, admin, "tok"), "firstclaim_sink_spool_bytes") == 0 }) {
+	if !waitFor(30*time.Second, func() bool {
+		return metricValue(metricsText(t, admin, "admin-token-for-tests"), "firstclaim_sink_spool_bytes") == 0
+	}) {
 		t.Fatalf("the spool did not drain:\n%s", logs)
 	}
-	after := metricsText(t, admin, "tok")
+	after := metricsText(t, admin, "admin-token-for-tests")
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, logs)
 	}
@@ -283,11 +285,13 @@ func TestCorruptSpoolSegmentLosesOnlyThatSegment(t *testing.T) {
 	}
 
 	// Second run: ClickHouse is there; the spool replays, and shutdown drains it.
-	_, admin, logs2, stop2 := startServe(t, "--links", links, "--clickhouse", dsn, "--data-dir", data, "--admin-token", "tok")
-	if !waitFor(30*time.Second, func() bool { return metricValue(metricsText(t, admin, "tok"), "firstclaim_sink_spool_bytes") == 0 }) {
+	_, admin, logs2, stop2 := startServe(t, "--links", links, "--clickhouse", dsn, "--data-dir", data, "--admin-token", "admin-token-for-tests")
+	if !waitFor(30*time.Second, func() bool {
+		return metricValue(metricsText(t, admin, "admin-token-for-tests"), "firstclaim_sink_spool_bytes") == 0
+	}) {
 		t.Fatalf("the spool did not drain:\n%s", logs2)
 	}
-	m := metricsText(t, admin, "tok")
+	m := metricsText(t, admin, "admin-token-for-tests")
 	if code := stop2(); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, logs2)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/internal/csvsafe"
 	"github.com/firstclaim/firstclaim/postback"
 )
 
@@ -73,7 +73,7 @@ func (c *exportCmd) run(ctx context.Context, env *environment) error {
 			}
 			w = f
 		}
-		cw := csv.NewWriter(w)
+		cw := csvsafe.NewWriter(w)
 		cw.Write([]string{"network", "month", "partner_id", "currency", "orders", "effective_commissionable_amount", "leads", "commission"})
 		for _, r := range rows {
 			cw.Write([]string{n.Name, c.month, r.PartnerID, r.Currency, strconv.FormatUint(r.Orders, 10),

@@ -89,7 +89,7 @@ func TestJourneyInChromium(t *testing.T) {
 	mux.HandleFunc("/welcome", func(w http.ResponseWriter, r *http.Request) {
 		// The merchant signs the pixel on its server when the account has just been created.
 		account, ts := r.URL.Query().Get("account"), strconv.FormatInt(time.Now().Unix(), 10)
-		sig := redirect.PixelSignature([]byte(journeySecret), account, "register", ts)
+		sig := redirect.PixelSignature([]byte(journeySecret), account, "register", ts, "")
 		fmt.Fprintf(w, `<!doctype html><title>welcome</title><img id=px src="%s/px/assoc.gif?account=%s&kind=register&ts=%s&sig=%s" onload="document.title='tracked'">`,
 			edge, url.QueryEscape(account), ts, sig)
 	})
@@ -119,7 +119,7 @@ func TestJourneyInChromium(t *testing.T) {
 func TestJourneyOverTCP(t *testing.T) {
 	dsn, conn := chtest.Database(t)
 	public, _, logs, stop := startServe(t, "--links", journeyLinks(t, "https://shop.example.com"), "--clickhouse", dsn,
-		"--data-dir", t.TempDir(), "--association-token", "s2s-secret-token", "--flush-interval", "50ms")
+		"--data-dir", t.TempDir(), "--association-token", "s2s-secret-token-0123", "--flush-interval", "50ms")
 	start := time.Now().UTC().Truncate(time.Second)
 	get := func(path, cookie string) *http.Response {
 		req, _ := http.NewRequest("GET", public+path, nil)
@@ -145,7 +145,7 @@ func TestJourneyOverTCP(t *testing.T) {
 	body, _ := json.Marshal(map[string]string{"program": "ambassador-2025", "account_id": "acct-88", "kind": "register",
 		"cookie": strings.TrimPrefix(claim, "fc_ambassador-2025=")})
 	req, _ := http.NewRequest("POST", public+"/v1/associations", strings.NewReader(string(body)))
-	req.Header.Set("Authorization", "Bearer s2s-secret-token")
+	req.Header.Set("Authorization", "Bearer s2s-secret-token-0123")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,7 @@ func TestServeRecordsEveryClickAndFlushesOnShutdown(t *testing.T) {
 	os.WriteFile(links, []byte("code,url,partner,program,campaign\nsummer,https://shop.example.com/,partner-a,affiliate,summer\n"), 0o644)
 	clicks := filepath.Join(dir, "clicks.ndjson")
 	public, admin, logs, stop := startServe(t, "--links", links, "--clicks", clicks, "--data-dir", filepath.Join(dir, "data"),
-		"--admin-token", "secret-token", "--flush-interval", "1h", "--claim-limit", "0")
+		"--admin-token", "secret-token-0123456", "--flush-interval", "1h", "--claim-limit", "0")
 
 	const n = 300
 	var wg sync.WaitGroup
@@ -138,7 +138,7 @@ func TestServeRecordsEveryClickAndFlushesOnShutdown(t *testing.T) {
 		t.Fatalf("metrics without a token: %d", resp.StatusCode)
 	}
 	req, _ := http.NewRequest("GET", admin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer secret-token")
+	req.Header.Set("Authorization", "Bearer secret-token-0123456")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +148,9 @@ func TestServeRecordsEveryClickAndFlushesOnShutdown(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf(`firstclaim_requests_total{outcome="claimed"} %d`, n),
 		"go_gc_duration_seconds", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_resident_memory_bytes",
+		// Typed for Prometheus: a histogram is read as one.
+		"# TYPE firstclaim_redirect_duration_seconds histogram", "# TYPE firstclaim_requests_total counter",
+		"# TYPE firstclaim_sink_queue_bytes gauge",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)

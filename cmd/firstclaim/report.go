@@ -17,6 +17,7 @@ type reportCmd struct {
 	format      string
 	partner     string
 	limit       int
+	unknown     bool
 }
 
 func (c *reportCmd) flags(fs *flag.FlagSet) {
@@ -29,6 +30,7 @@ func (c *reportCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.format, "format", "table", "output: table, csv or json")
 	fs.StringVar(&c.partner, "partner", "", "one partner's view: only this partner's numbers")
 	fs.IntVar(&c.limit, "limit", 1000, "most rows")
+	fs.BoolVar(&c.unknown, "unknown-codes", false, "list the codes asked for that are no link (hits, first and last seen) instead")
 }
 
 func (c *reportCmd) run(ctx context.Context, env *environment) error {
@@ -60,6 +62,13 @@ func (c *reportCmd) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	defer db.Close()
+	if c.unknown {
+		codes, err := db.UnknownCodes(ctx, q.From, q.To, c.limit)
+		if err != nil {
+			return err
+		}
+		return report.WriteUnknownCodes(env.stdout, codes, c.format)
+	}
 	res, err := report.Run(ctx, db, q)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -67,6 +68,8 @@ type serveCmd struct {
 	requestTimeout      time.Duration
 	idleTimeout         time.Duration
 	gcPercent           int
+	maxHeaderBytes      int
+	reportTimeout       time.Duration
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
 	ready func(public, admin net.Addr)
@@ -109,6 +112,8 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests and batches")
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Second, "the most a public connection may take to send a request and read its response (or to send its first byte)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a kept-alive public connection may wait for its next request")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 32<<10, "the largest request line and headers the public listener reads; larger requests get 431 (merchants' domains carry big cookies)")
+	fs.DurationVar(&c.reportTimeout, "report-timeout", 60*time.Second, "the most ClickHouse may spend on one report query (max_execution_time); a wider report is refused, not left to hold the server")
 	fs.IntVar(&c.gcPercent, "gc-percent", 400, "garbage collector target, as GOGC: the heap may grow this many percent over the live data before a collection; 0 keeps Go's default; a GOGC in the environment wins")
 }
 
@@ -171,6 +176,9 @@ func (c *serveCmd) run(ctx context.Context, env *environment) error {
 func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error) {
 	log := env.log
 	set := metrics.NewSet()
+	// # HELP and # TYPE lines on /metrics, so Prometheus reads histograms as histograms. The
+	// library keeps this switch globally; every server of the process wants it on.
+	metrics.ExposeMetadata(true)
 	if c.requestTimeout <= 0 || c.idleTimeout <= 0 {
 		return nil, fmt.Errorf("--request-timeout %s, --idle-timeout %s: both must be positive", c.requestTimeout, c.idleTimeout)
 	}
@@ -197,8 +205,15 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	if err != nil {
 		return nil, fmt.Errorf("--bot-networks: %w", err)
 	}
-	if c.pixelSecret != "" && len(c.pixelSecret) < 16 {
-		return nil, fmt.Errorf("--pixel-secret is %d bytes; use at least 16 (openssl rand -hex 32)", len(c.pixelSecret))
+	for _, tok := range []struct{ flag, value string }{
+		{"--pixel-secret", c.pixelSecret}, {"--admin-token", c.adminToken}, {"--association-token", c.associationToken},
+	} {
+		if tok.value != "" && len(tok.value) < minTokenLen {
+			return nil, fmt.Errorf("%s is %d bytes; use at least %d (openssl rand -hex 32)", tok.flag, len(tok.value), minTokenLen)
+		}
+	}
+	if c.maxHeaderBytes < 4<<10 || c.maxHeaderBytes > 1<<20 {
+		return nil, fmt.Errorf("--max-header-bytes %d: want 4096 to 1048576", c.maxHeaderBytes)
 	}
 	progs, err := loadPrograms(c.programs)
 	if err != nil {
@@ -220,20 +235,10 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 			return nil, err
 		}
 		s.closers = append(s.closers, db.Close)
-		// The redirector serves whether or not ClickHouse answers: events wait in the spool.
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		// The redirector serves whether or not ClickHouse is ready; what it says at start tells the
-		// operator which it is.
-		switch have, want, err := db.SchemaVersion(pctx); {
-		case err != nil:
-			log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", clickhouse.Redact(c.clickhouse.dsn), "err", err)
-		case have < want:
-			log.Error("the ClickHouse schema is missing or behind this release; events are spooled until it is there: run firstclaim migrate",
-				"clickhouse", clickhouse.Redact(c.clickhouse.dsn), "schema_version", have, "needed", want)
-		default:
-			log.Info("events go to ClickHouse", "clickhouse", clickhouse.Redact(c.clickhouse.dsn))
-		}
-		cancel()
+		db.SetQueryTimeout(c.reportTimeout)
+		// The redirector serves whether or not ClickHouse answers (events wait in the spool), so
+		// start-up does not wait for it: a probe in the background tells the operator which it is.
+		go probeClickHouse(db, c.clickhouse.dsn, log)
 		w = db.Events()
 	} else {
 		nd, err := ndjson.Open(c.clicks)
@@ -302,10 +307,11 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		Name:                  "firstclaim",
 		ConnState:             limits.ConnState,
 		MaxRequestBodySize:    64 << 10,
+		ReadBufferSize:        c.maxHeaderBytes,
 		NoDefaultServerHeader: true,
-		Logger:                fasthttpLogger{log},
+		Logger:                newRedactingLogger(log, time.Second),
 	}
-	adminMux := redirect.AdminHandler(redirect.AdminOptions{Token: c.adminToken, Metrics: set, Ready: s.redirect.Ready})
+	adminMux := redirect.AdminHandler(redirect.AdminOptions{Token: c.adminToken, Metrics: set, Ready: s.redirect.Ready, Writable: s.sink.Writable})
 	access := report.Access{Admin: c.adminToken}
 	if c.partnerTokens != "" {
 		if access.Partners, err = report.LoadPartnerTokens(c.partnerTokens); err != nil {
@@ -321,10 +327,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 			http.Error(w, "reports read ClickHouse: start the server with --clickhouse", http.StatusServiceUnavailable)
 		})
 	}
-	s.admin = &http.Server{
-		Handler:           adminMux,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	s.admin = c.adminServer(adminMux, log)
 	go func() {
 		if err := s.public.Serve(limits.Listener(s.pubLn)); err != nil {
 			log.Error("public listener stopped", "err", err)
@@ -346,6 +349,7 @@ func (s *server) shutdown(ctx context.Context) error {
 	if err := s.public.ShutdownWithContext(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("public listener: %w", err))
 	}
+	s.redirect.Close() // the unknown codes counted this minute, to the sink
 	if err := s.sink.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("sink: %w", err))
 	}
@@ -375,10 +379,37 @@ func derivedKey(keys []cookie.Key, purpose string) []byte {
 	return m.Sum(nil)
 }
 
-type fasthttpLogger struct {
-	log interface{ Warn(string, ...any) }
+// adminServer is the admin listener's server: timeouts on every stage of a connection, so that no
+// client can hold one open by sending slowly, or not at all.
+func (c *serveCmd) adminServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A link upload of 100,000 lines is well inside a minute; a report has --report-timeout, a
+		// CPU profile its seconds: the writes may take that, and a little more.
+		ReadTimeout:    time.Minute,
+		WriteTimeout:   c.reportTimeout + 45*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       newRedactingLogger(log, time.Second).stdlog(),
+	}
 }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...))
+// minTokenLen is the shortest secret or bearer token serve accepts.
+const minTokenLen = 16
+
+// probeClickHouse says at start whether ClickHouse answers and has this release's schema. It runs
+// in the background, bounded by three seconds, so a hung server never holds up start-up.
+func probeClickHouse(db *clickhouse.DB, dsn string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	switch have, want, err := db.SchemaVersion(ctx); {
+	case err != nil:
+		log.Warn("ClickHouse does not answer; events are spooled until it does", "clickhouse", clickhouse.Redact(dsn), "err", err)
+	case have < want:
+		log.Error("the ClickHouse schema is missing or behind this release; events are spooled until it is there: run firstclaim migrate",
+			"clickhouse", clickhouse.Redact(dsn), "schema_version", have, "needed", want)
+	default:
+		log.Info("events go to ClickHouse", "clickhouse", clickhouse.Redact(dsn))
+	}
 }
