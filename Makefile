@@ -1,5 +1,5 @@
 # firstclaim: the two commands are `make demo` and `make test`.
-.PHONY: demo test deps build bench bench-attribution bench-reports fuzz clean
+.PHONY: demo test deps build bench bench-attribution bench-reports soak fuzz clean
 
 demo: ## run the demo: local ClickHouse, sample links, served on 127.0.0.1:8080
 	scripts/demo
@@ -15,6 +15,9 @@ build: ## build the binary into bin/
 
 bench: ## the redirect path beside nginx and a bare fasthttp server (bench/results/DATE-redirect.md)
 	bench/run
+
+soak: ## 30 minutes at half the maximum rate from a million visitors: memory levels off, every click stored (bench/results/DATE-soak.md)
+	bench/soak
 
 bench-attribution: ## attribution of 1M orders against 10M clicks (bench/results/DATE-attribution.md)
 	bench/attribution

@@ -81,40 +81,47 @@ const maxAddrs = 100_000
 // 32 bytes an entry and a map's overhead, about 50 MB for the two generations of clicks at most.
 const maxRecent = 1_000_000
 
-type dupKey struct {
-	visitor uint64
-	link    uint64 // hash of the link code
-}
-
-// dupSeen holds no pointers: the maps of recent hold up to a million entries each, and the
-// garbage collector then has nothing in them to scan.
-type dupSeen struct {
-	ts int64  // Unix nanoseconds
-	id uint64 // hash of the click id: a click seen again (a replay) is not its own duplicate
-}
-
-// recent remembers the last click of each visitor and link for about a duplicate window, in two
+// recent remembers the last event of each visitor and link for about a duplicate window, in two
 // generations of plain maps: lookups read the current one, then the previous; when the current
 // one is a window old, or holds max keys, it becomes the previous and the oldest is dropped. Memory
 // stays bounded under any load (at the cost of a shorter memory when a window brings more than max
 // visitor-link pairs), and no lookup moves anything around, unlike an LRU.
+//
+// An entry is two words and holds no pointer (the garbage collector has nothing in the maps to
+// scan): the key mixes the visitor's hash with the link's; the value is the event's time in Unix
+// seconds beside 32 bits of a hash of its id (an event seen again, a replay, is not its own
+// duplicate). About 40 bytes an entry with the maps' overhead: maxRecent entries a generation cost
+// some 80 MB for the two, at most.
 type recent struct {
-	cur, prev map[dupKey]dupSeen
-	since     int64 // Unix nanoseconds; 0 before the first click
-	window    time.Duration
+	cur, prev map[uint64]uint64
+	since     int64 // Unix seconds; 0 before the first event
+	window    int64 // seconds
 	max       int
 	seed      maphash.Seed
 }
 
 func newRecent(window time.Duration, max int) *recent {
-	return &recent{cur: make(map[dupKey]dupSeen), prev: map[dupKey]dupSeen{}, window: window, max: max, seed: maphash.MakeSeed()}
+	return &recent{cur: map[uint64]uint64{}, prev: map[uint64]uint64{}, window: max64(int64(window/time.Second), 1), max: max,
+		seed: maphash.MakeSeed()}
 }
 
-func (r *recent) key(visitor uint64, link string) dupKey {
-	return dupKey{visitor, maphash.String(r.seed, link)}
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
-func (r *recent) get(k dupKey) (dupSeen, bool) {
+func (r *recent) key(visitor uint64, link string) uint64 {
+	return visitor ^ maphash.String(r.seed, link)*0x9e3779b97f4a7c15
+}
+
+// seen packs an event's time and id for a value.
+func (r *recent) seen(ts time.Time, id string) uint64 {
+	return uint64(uint32(ts.Unix()))<<32 | uint64(uint32(maphash.String(r.seed, id)))
+}
+
+func (r *recent) get(k uint64) (uint64, bool) {
 	if v, ok := r.cur[k]; ok {
 		return v, true
 	}
@@ -122,15 +129,16 @@ func (r *recent) get(k dupKey) (dupSeen, bool) {
 	return v, ok
 }
 
-func (r *recent) add(k dupKey, v dupSeen) {
+func (r *recent) add(k, v uint64) {
+	sec := int64(v >> 32)
 	if r.since == 0 {
-		r.since = v.ts
+		r.since = sec
 	}
-	if time.Duration(v.ts-r.since) >= r.window || len(r.cur) >= r.max {
+	if sec-r.since >= r.window || len(r.cur) >= r.max {
 		// The older generation's map is emptied and reused: it keeps its buckets, so a steady
-		// stream of clicks allocates nothing here once both maps have grown.
+		// stream of events allocates nothing here once both maps have grown.
 		clear(r.prev)
-		r.prev, r.cur, r.since = r.cur, r.prev, v.ts
+		r.prev, r.cur, r.since = r.cur, r.prev, sec
 	}
 	r.cur[k] = v
 }
@@ -153,7 +161,7 @@ func NewEnricher(opts Options) (*Enricher, error) {
 		opts.Devices = NewDevices(0)
 	}
 	if opts.Geo == nil {
-		opts.Geo, _ = OpenGeo("", nil)
+		opts.Geo = OpenGeo("", nil, nil)
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewSet()
@@ -234,15 +242,15 @@ func (e *Enricher) repeat(r *recent, visitor uint64, link, eventID string, at ti
 	defer e.mu.Unlock()
 	k := r.key(visitor, link)
 	prev, ok := r.get(k)
-	id, ts := maphash.String(r.seed, eventID), at.UnixNano()
-	if ok && prev.id == id {
-		return false
+	v := r.seen(at, eventID)
+	if ok && uint32(prev) == uint32(v) {
+		return false // this very event, seen again
 	}
-	if ok && ts < prev.ts {
+	if ok && v>>32 < prev>>32 {
 		return false // an older event replayed late: judged when it was first seen
 	}
-	r.add(k, dupSeen{ts: ts, id: id})
-	return ok && time.Duration(ts-prev.ts) < e.opts.DuplicateWindow
+	r.add(k, v)
+	return ok && int64(v>>32-prev>>32) < r.window
 }
 
 // storeIP applies the IP storage mode.

@@ -104,10 +104,7 @@ func TestDuplicatesFlaggedNotDropped(t *testing.T) {
 func BenchmarkEnrich(b *testing.B) {
 	path := b.TempDir() + "/city.mmdb"
 	geotest.Write(b, path, "GeoIP2-City", cityPlaces)
-	g, err := OpenGeo(path, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	g := OpenGeo(path, nil, nil)
 	e, _ := NewEnricher(Options{Geo: g})
 	t0 := time.Now()
 	batch := &sink.Batch{Clicks: make([]firstclaim.Click, 1000)}
@@ -126,10 +123,7 @@ func BenchmarkEnrich(b *testing.B) {
 func TestEnricherFollowsANewGeographyFile(t *testing.T) {
 	path := t.TempDir() + "/city.mmdb"
 	geotest.Write(t, path, "GeoIP2-City", []geotest.Place{{Network: "81.2.69.0/24", Country: "GB", City: "London"}})
-	g, err := OpenGeo(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := OpenGeo(path, nil, nil)
 	e, _ := NewEnricher(Options{Geo: g})
 	t0 := time.Now()
 	b := &sink.Batch{Clicks: []firstclaim.Click{click("c1", t0, 1, "l", "81.2.69.1")}}
@@ -152,18 +146,23 @@ func TestEnricherFollowsANewGeographyFile(t *testing.T) {
 // oldest, whose map is then reused for the next.
 func TestRecentKeepsTwoGenerations(t *testing.T) {
 	r := newRecent(time.Hour, 2)
-	ts := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano()
-	k := func(i int) dupKey { return r.key(uint64(i), "summer") }
+	ts := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	k := func(i int) uint64 { return r.key(uint64(i), "summer") }
 	for i := 1; i <= 5; i++ { // 1,2 | 3,4 | 5: a new generation at 3 and at 5 (two per generation)
-		r.add(k(i), dupSeen{ts: ts, id: uint64(i)})
+		r.add(k(i), r.seen(ts, fmt.Sprint(i)))
 	}
 	for i, want := range map[int]bool{1: false, 2: false, 3: true, 4: true, 5: true} {
-		if v, ok := r.get(k(i)); ok != want || ok && v.id != uint64(i) {
-			t.Errorf("visitor %d: found %v (%+v), want %v", i, ok, v, want)
+		if v, ok := r.get(k(i)); ok != want || ok && v != r.seen(ts, fmt.Sprint(i)) {
+			t.Errorf("visitor %d: found %v (%x), want %v", i, ok, v, want)
 		}
 	}
 	if len(r.cur) != 1 || len(r.prev) != 2 {
 		t.Fatalf("generations hold %d and %d entries, want 1 and 2", len(r.cur), len(r.prev))
+	}
+	// A window's age also starts a generation.
+	r.add(k(6), r.seen(ts.Add(2*time.Hour), "6"))
+	if _, ok := r.get(k(3)); ok || len(r.cur) != 1 {
+		t.Fatal("a generation older than the window was kept")
 	}
 }
 

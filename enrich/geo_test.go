@@ -1,12 +1,17 @@
 package enrich
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/firstclaim/firstclaim/internal/geotest"
 )
@@ -22,10 +27,8 @@ func TestGeoLookups(t *testing.T) {
 	dir := t.TempDir()
 	city := filepath.Join(dir, "city.mmdb")
 	geotest.Write(t, city, "GeoIP2-City", cityPlaces)
-	g, err := OpenGeo(city, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := metrics.NewSet()
+	g := OpenGeo(city, nil, set)
 	defer g.Close()
 	for _, tc := range []struct {
 		ip   string
@@ -45,38 +48,81 @@ func TestGeoLookups(t *testing.T) {
 	if got := g.Lookup(netip.Addr{}); got != (Place{}) {
 		t.Errorf("invalid address: %+v", got)
 	}
+	// The file's build date is exported: mmdbwriter stamps the time it wrote the file.
+	if age := time.Since(g.BuildTime()); age < 0 || age > time.Hour {
+		t.Errorf("build time %v", g.BuildTime())
+	}
+	var b bytes.Buffer
+	set.WritePrometheus(&b)
+	if !strings.Contains(b.String(), "firstclaim_geo_database_build_timestamp_seconds 1") {
+		t.Errorf("no build timestamp metric:\n%s", b.String())
+	}
 
 	// A Country edition (and the DB-IP files) has no city: the country alone.
 	country := filepath.Join(dir, "country.mmdb")
 	geotest.Write(t, country, "DBIP-Country-Lite", []geotest.Place{{Network: "81.2.69.0/24", Country: "GB"}, {Network: "1.1.1.0/24", Country: "AU"}})
-	gc, err := OpenGeo(country, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := gc.Lookup(netip.MustParseAddr("81.2.69.1")); got != (Place{Country: "GB"}) {
+	if got := OpenGeo(country, nil, nil).Lookup(netip.MustParseAddr("81.2.69.1")); got != (Place{Country: "GB"}) {
 		t.Errorf("country edition: %+v", got)
 	}
-
-	// No file: empty fields, and the server runs.
-	none, err := OpenGeo("", nil)
-	if err != nil || none.Lookup(netip.MustParseAddr("81.2.69.1")) != (Place{}) {
-		t.Fatalf("no file: %v", err)
+	// The built-in database's layout: a top-level country_code.
+	flat := filepath.Join(dir, "flat.mmdb")
+	geotest.WriteCountryCodes(t, flat, []geotest.Place{{Network: "81.2.69.0/24", Country: "GB"}, {Network: "2001:db8:100::/48", Country: "DE"}})
+	gf := OpenGeo(flat, nil, nil)
+	if got := gf.Lookup(netip.MustParseAddr("81.2.69.1")); got != (Place{Country: "GB"}) {
+		t.Errorf("country_code layout: %+v", got)
 	}
-	// A file that is not a MaxMind DB is refused with its name.
+	if got := gf.Lookup(netip.MustParseAddr("2001:db8:100::9")); got != (Place{Country: "DE"}) {
+		t.Errorf("country_code layout, IPv6: %+v", got)
+	}
+}
+
+// A missing or damaged file leaves the fields empty and says so in the log; nothing stops.
+func TestMissingOrDamagedGeographyLeavesFieldsEmpty(t *testing.T) {
+	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.mmdb")
 	os.WriteFile(bad, []byte("not a database"), 0o644)
-	if _, err := OpenGeo(bad, nil); err == nil {
-		t.Fatal("a garbage file was accepted")
+	for _, path := range []string{"", filepath.Join(dir, "missing.mmdb"), bad} {
+		var logs bytes.Buffer
+		g := OpenGeo(path, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+		if got := g.Lookup(netip.MustParseAddr("81.2.69.1")); got != (Place{}) || !g.BuildTime().IsZero() {
+			t.Errorf("%q: %+v, built %v", path, got, g.BuildTime())
+		}
+		if path != "" && !strings.Contains(logs.String(), "geography database refused") {
+			t.Errorf("%q: not logged: %s", path, logs.String())
+		}
+		e, err := NewEnricher(Options{Geo: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = e
+	}
+}
+
+// A database older than 90 days is loaded, with a warning.
+func TestOldGeographyWarns(t *testing.T) {
+	// The fetched built-in snapshot is from mid-2026; a file written now is fresh.
+	path := filepath.Join(t.TempDir(), "fresh.mmdb")
+	geotest.Write(t, path, "GeoLite2-Country", cityPlaces)
+	var logs bytes.Buffer
+	OpenGeo(path, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if strings.Contains(logs.String(), "more than 90 days old") || !strings.Contains(logs.String(), "geography database loaded") {
+		t.Fatalf("a fresh file: %s", logs.String())
+	}
+	builtin := BuiltinGeoPath(os.Getenv)
+	if builtin == "" {
+		t.Skip("the built-in database is not installed (scripts/geo install; scripts/test does)")
+	}
+	logs.Reset()
+	g := OpenGeo(builtin, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if time.Since(g.BuildTime()) > StaleAfter && !strings.Contains(logs.String(), "more than 90 days old") {
+		t.Fatalf("an old file without a warning: %s", logs.String())
 	}
 }
 
 func TestGeoReloadsWhenTheFileChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	geotest.Write(t, path, "GeoLite2-City", []geotest.Place{{Network: "81.2.69.0/24", Country: "GB", City: "London"}})
-	g, err := OpenGeo(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := OpenGeo(path, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go g.Watch(ctx, 20*time.Millisecond)
@@ -100,5 +146,17 @@ func TestGeoReloadsWhenTheFileChanges(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if g.Lookup(ip).City != "Dublin" {
 		t.Fatal("a broken file replaced the good one")
+	}
+	// A file that appears later, where none could be read at start, is picked up.
+	later := filepath.Join(t.TempDir(), "later.mmdb")
+	gl := OpenGeo(later, nil, nil)
+	go gl.Watch(ctx, 20*time.Millisecond)
+	geotest.Write(t, later, "GeoLite2-Country", []geotest.Place{{Network: "81.2.69.0/24", Country: "GB"}})
+	deadline = time.Now().Add(5 * time.Second)
+	for gl.Lookup(ip).Country != "GB" {
+		if time.Now().After(deadline) {
+			t.Fatal("a file that appeared later was not picked up")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

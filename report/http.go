@@ -73,6 +73,12 @@ func (a *Access) scope(r *http.Request) (partner string, ok bool) {
 //go:embed ui.html
 var uiPage []byte
 
+// Page is what the handler tells the page about the server.
+type Page struct {
+	// Geography credits the source of the countries (the built-in database's licence asks for it).
+	Geography string
+}
+
 // Stores is what the handler reads: the reports' store and the unknown codes'.
 type Stores interface {
 	Store
@@ -84,7 +90,7 @@ type Stores interface {
 //
 // A store that fails is answered with a generic error and an id; the detail (which may name a
 // ClickHouse host) goes to the log under that id, never to the client.
-func Handler(store Stores, access Access, log *slog.Logger) http.Handler {
+func Handler(store Stores, access Access, page Page, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -133,7 +139,7 @@ func Handler(store Stores, access Access, log *slog.Logger) http.Handler {
 	}
 	mux.HandleFunc("GET /api/v1/whoami", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"partner": partner, "admin": partner == ""})
+		json.NewEncoder(w).Encode(map[string]any{"partner": partner, "admin": partner == "", "geography": page.Geography})
 	}))
 	mux.HandleFunc("GET /api/v1/reports", auth(func(w http.ResponseWriter, r *http.Request, partner string) {
 		p := r.URL.Query()

@@ -34,7 +34,7 @@ const (
 func server(t *testing.T) *httptest.Server {
 	_, db := chtest.Database(t)
 	seed(t, db)
-	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
+	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, report.Page{Geography: "test countries (CC BY 4.0)"}, nil))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -103,7 +103,7 @@ func TestAPIScopesPartners(t *testing.T) {
 		t.Fatalf("csv: %d %s", code, body)
 	}
 	// Without any token configured the API is off.
-	off := httptest.NewServer(report.Handler(nil, report.Access{}, nil))
+	off := httptest.NewServer(report.Handler(nil, report.Access{}, report.Page{}, nil))
 	defer off.Close()
 	if code, _ := get(t, off.URL+"/api/v1/reports", "x"); code != 403 {
 		t.Fatalf("no tokens configured: %d", code)
@@ -180,11 +180,27 @@ func TestPageInChromium(t *testing.T) {
 	if got := js(`[...document.querySelectorAll('#countries rect')].map(r => r.dataset.key + '=' + r.dataset.value).join(',')`); got != "DE=3,FR=2,US=1" {
 		t.Errorf("country bars: %s", got)
 	}
+	// Countries by name, not only by code.
+	if got := js(`[...document.querySelectorAll('#countries text[data-label]')].map(t => t.dataset.label).join(',')`); got != "Germany (DE),France (FR),United States (US)" {
+		t.Errorf("country labels: %s", got)
+	}
+	if got := js(`document.querySelector('#credit').textContent`); got != "Countries: test countries (CC BY 4.0)" {
+		t.Errorf("credit: %q", got)
+	}
 	if got := js(`[...document.querySelectorAll('#partners tr')].slice(1).map(r => r.cells[0].textContent + ':' + r.cells[3].textContent).join(',')`); got != "PA:0,PB:1" {
 		t.Errorf("partners table (protected): %s", got)
 	}
 	waitFor(`document.querySelectorAll('#lines tr').length + ''`, "6")
 	shot("report-admin.png")
+	// At 1,400 px the page fits its tables without scrolling sideways, the page or any table.
+	browsertest.Do(t, ctx, chromedp.EmulateViewport(1400, 900))
+	pick("2026-11-10", "2026-11-12")
+	waitFor(`document.querySelector('#series').getAttribute('data-clicks') || ''`, "3,2,1")
+	waitFor(`document.querySelectorAll('#lines tr').length + ''`, "6")
+	if got := js(`[document.documentElement, ...document.querySelectorAll('.scroll, section')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => (e.querySelector('table') ? e.querySelector('table').id : e.id || e.className || e.tagName) + ':' + e.scrollWidth + '>' + e.clientWidth).join(',')`); got != "" {
+		t.Errorf("scrolls sideways at 1,400 px: %s", got)
+	}
+	shot("report-1400.png")
 
 	// The picker changes the numbers.
 	pick("2026-11-11", "2026-11-11")
@@ -244,7 +260,7 @@ func TestUnknownCodesAPI(t *testing.T) {
 	if err := db.Events().Write(context.Background(), &sink.Batch{UnknownCodes: rows[:1], Retry: true}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, nil))
+	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, report.Page{Geography: "test countries (CC BY 4.0)"}, nil))
 	defer srv.Close()
 	url := srv.URL + "/api/v1/unknown-codes?from=2026-11-10&to=2026-11-11"
 	code, body := get(t, url, adminToken)
@@ -286,7 +302,7 @@ func (failing) UnknownCodes(context.Context, time.Time, time.Time, int) ([]repor
 // internal host) goes to the log, never to a partner or anyone else.
 func TestStoreErrorsStayInTheLog(t *testing.T) {
 	var logs bytes.Buffer
-	srv := httptest.NewServer(report.Handler(failing{}, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}},
+	srv := httptest.NewServer(report.Handler(failing{}, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, report.Page{},
 		slog.New(slog.NewTextHandler(&logs, nil))))
 	defer srv.Close()
 	for _, path := range []string{"/api/v1/reports", "/api/v1/commissions", "/api/v1/unknown-codes"} {

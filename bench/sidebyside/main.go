@@ -22,7 +22,7 @@ const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sidebyside run|bare|openloop|burn [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sidebyside run|soak|bare|openloop|burn [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,6 +35,8 @@ func main() {
 		err = openloop(os.Args[2:])
 	case "burn":
 		err = burn(os.Args[2:])
+	case "soak":
+		err = soak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

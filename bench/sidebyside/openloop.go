@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ func openloop(args []string) error {
 	conns := fs.Int("conns", 64, "connections")
 	links := fs.Int("links", 100000, "spread over this many link codes")
 	cookie := fs.String("cookie", "", "Cookie header to send")
+	visitors := fs.Int("visitors", 0, "spread requests over this many visitors: X-Forwarded-For addresses (IPv4 and IPv6) and user agents; 0: one")
 	fs.Parse(args)
 	client := &fasthttp.HostClient{Addr: *addr, MaxConns: *conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 	type shot struct{ at time.Time }
@@ -42,9 +44,16 @@ func openloop(args []string) error {
 			// collections of its own, and their pauses would be charged to the server.
 			uri := []byte("http://" + *addr + "/r/l")
 			prefix := len(uri)
+			var xff []byte
 			for s := range work {
 				uri = appendCode(uri[:prefix], rand.IntN(*links))
 				req.SetRequestURIBytes(uri)
+				if *visitors > 0 {
+					v := rand.IntN(*visitors)
+					xff = appendVisitorAddr(xff[:0], v)
+					req.Header.SetBytesV("X-Forwarded-For", xff)
+					req.Header.Set("User-Agent", agents[v%len(agents)])
+				}
 				err := client.Do(req, resp)
 				d := time.Since(s.at)
 				mu.Lock()
@@ -88,4 +97,37 @@ func appendCode(dst []byte, n int) []byte {
 		n /= 10
 	}
 	return append(dst, d[:]...)
+}
+
+// agents are the user agents of the soak's visitors: phones, desktops, in-app browsers.
+var agents = []string{
+	browserUA,
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 335.0.0.0",
+	"Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/470.0.0.0;]",
+	"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36 MicroMessenger/8.0.49",
+}
+
+// appendVisitorAddr appends visitor v's address: two in three IPv4 (spread over the whole space),
+// one in three an IPv6 address in a /64 of its own.
+func appendVisitorAddr(dst []byte, v int) []byte {
+	h := uint64(v)*0x9e3779b97f4a7c15 + 1
+	if v%3 != 2 {
+		for i, b := range [4]uint64{1 + (h>>56)%223, (h >> 48) & 0xff, (h >> 40) & 0xff, 1 + (h>>32)%254} {
+			if i > 0 {
+				dst = append(dst, '.')
+			}
+			dst = strconv.AppendUint(dst, b, 10)
+		}
+		return dst
+	}
+	dst = append(dst, "2001:db8:"...)
+	dst = strconv.AppendUint(dst, (h>>48)&0xffff, 16)
+	dst = append(dst, ':')
+	dst = strconv.AppendUint(dst, (h>>32)&0xffff, 16)
+	dst = append(dst, "::"...)
+	return strconv.AppendUint(dst, 1+(h>>16)%0xfffe, 16)
 }

@@ -145,3 +145,16 @@ func TestStartDoesNotWaitForAHungClickHouse(t *testing.T) {
 		t.Fatalf("the probe never reported the hung server:\n%s", logs)
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1GiB": 1 << 30, "512MiB": 512 << 20, "64KiB": 64 << 10, "1000": 1000, "0": 0} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "1GB", "-1", "lots", "99999999999GiB"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

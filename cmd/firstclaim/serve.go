@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,6 +70,7 @@ type serveCmd struct {
 	requestTimeout      time.Duration
 	idleTimeout         time.Duration
 	gcPercent           int
+	memoryLimit         string
 	maxHeaderBytes      int
 	reportTimeout       time.Duration
 
@@ -103,7 +106,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.segmentBytes, "spool-segment-bytes", 32<<20, "size of one spool segment file in bytes")
 	fs.DurationVar(&c.maxBackoff, "retry-max-backoff", 30*time.Second, "longest wait between attempts to write to a failing store")
 	c.clickhouse.register(fs, "where events go and reports are read; without it events go to --clicks")
-	fs.StringVar(&c.geoip, "geoip", "", "MaxMind DB `file` (GeoIP2/GeoLite2/DB-IP, City or Country) for country, region and city; reloaded when it changes")
+	fs.StringVar(&c.geoip, "geoip", "", "MaxMind DB `file` (GeoIP2/GeoLite2/DB-IP, City or Country) for country, region and city, reloaded when it changes; empty: the built-in countries (scripts/geo install), when installed; none: no geography")
 	fs.StringVar(&c.ipMode, "ip-mode", "truncate", "how much of the visitor's address is stored: full, truncate (/24, /48), hash (daily key) or none")
 	fs.DurationVar(&c.duplicateWindow, "duplicate-window", time.Hour, "a click by the same visitor on the same link within this time is flagged duplicate")
 	fs.StringVar(&c.partnerTokens, "partner-tokens", "", "`file` of \"partner-id token\" lines: each token reads that partner's reports only")
@@ -114,6 +117,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a kept-alive public connection may wait for its next request")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 32<<10, "the largest request line and headers the public listener reads; larger requests get 431 (merchants' domains carry big cookies)")
 	fs.DurationVar(&c.reportTimeout, "report-timeout", 60*time.Second, "the most ClickHouse may spend on one report query (max_execution_time); a wider report is refused, not left to hold the server")
+	fs.StringVar(&c.memoryLimit, "memory-limit", "1GiB", "soft limit of the process's memory, as GOMEMLIMIT: near it the collector runs more often, whatever --gc-percent says; 0 for none; a GOMEMLIMIT in the environment wins")
 	fs.IntVar(&c.gcPercent, "gc-percent", 400, "garbage collector target, as GOGC: the heap may grow this many percent over the live data before a collection; 0 keeps Go's default; a GOGC in the environment wins")
 }
 
@@ -126,6 +130,39 @@ func gcTarget(getenv func(string) string, percent int) {
 	if getenv("GOGC") == "" && percent > 0 {
 		debug.SetGCPercent(percent)
 	}
+}
+
+// memoryLimit sets the runtime's soft memory limit (--memory-limit) unless GOMEMLIMIT is in the
+// environment. --gc-percent lets the heap grow to five times the live data, which is what keeps
+// collections rare; the limit makes the collector work harder only as the process nears it, so a
+// burst of buffered records (ClickHouse slow, the queue full) cannot take the resident memory
+// past it.
+func memoryLimit(getenv func(string) string, limit string) error {
+	n, err := parseBytes(limit)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	if getenv("GOMEMLIMIT") == "" && n > 0 {
+		debug.SetMemoryLimit(n)
+	}
+	return nil
+}
+
+// parseBytes reads a size: a number of bytes, or one with KiB, MiB or GiB after it.
+func parseBytes(s string) (int64, error) {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"", 0}} {
+		if v, ok := strings.CutSuffix(strings.TrimSpace(s), u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 || n > 1<<(62-u.shift) {
+				break
+			}
+			return n << u.shift, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want a size such as 1GiB, 512MiB or a number of bytes", s)
 }
 
 // server is a running firstclaim serve: listeners, the redirector and the sink.
@@ -142,6 +179,9 @@ type server struct {
 
 func (c *serveCmd) run(ctx context.Context, env *environment) error {
 	gcTarget(env.getenv, c.gcPercent)
+	if err := memoryLimit(env.getenv, c.memoryLimit); err != nil {
+		return err
+	}
 	s, err := c.start(ctx, env)
 	if err != nil {
 		return err
@@ -251,10 +291,16 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	if _, err := enrich.ParseIPMode(c.ipMode); err != nil {
 		return nil, fmt.Errorf("--ip-mode: %w", err)
 	}
-	geo, err := enrich.OpenGeo(c.geoip, log)
-	if err != nil {
-		return nil, fmt.Errorf("--geoip: %w", err)
+	geoPath := c.geoip
+	switch geoPath {
+	case "none":
+		geoPath = ""
+	case "":
+		if geoPath = enrich.BuiltinGeoPath(env.getenv); geoPath == "" {
+			log.Warn("no geography database: country, region and city stay empty (run scripts/geo install for the built-in countries, or give --geoip FILE)")
+		}
 	}
+	geo := enrich.OpenGeo(geoPath, log, set)
 	s.closers = append(s.closers, geo.Close)
 	enricher, err := enrich.NewEnricher(enrich.Options{Geo: geo, IPMode: c.ipMode, HashKey: derivedKey(keys, "firstclaim ip hash key"),
 		DuplicateWindow: c.duplicateWindow, Metrics: set})
@@ -319,7 +365,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		}
 	}
 	if db != nil {
-		reports := report.Handler(db, access, log)
+		reports := report.Handler(db, access, report.Page{Geography: geoCredit(geo, geoPath)}, log)
 		adminMux.Handle("/api/v1/", reports)
 		adminMux.Handle("/ui", reports)
 	} else {
@@ -393,6 +439,20 @@ func (c *serveCmd) adminServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       newRedactingLogger(log, time.Second).stdlog(),
 	}
+}
+
+// geoCredit says where the countries come from, for the reports page: the built-in database's
+// licence (CC BY 4.0) asks for credit.
+func geoCredit(geo *enrich.Geo, path string) string {
+	built := geo.BuildTime()
+	switch {
+	case built.IsZero():
+		return ""
+	case filepath.Base(path) == "geo-whois-asn-country.mmdb":
+		return "ip-location-db geo-whois-asn-country, built " + built.Format(time.DateOnly) +
+			"; data by the Number Resource Organization (nro.net), CC BY 4.0"
+	}
+	return filepath.Base(path) + ", built " + built.Format(time.DateOnly)
 }
 
 // minTokenLen is the shortest secret or bearer token serve accepts.

@@ -23,7 +23,13 @@ func Stamp(path string) string {
 // began). Each version is offered once: a file reload refuses is not offered again until it
 // changes, so reload reports its own errors once.
 func Poll(ctx context.Context, path string, interval time.Duration, reload func()) {
-	last := Stamp(path)
+	PollSince(ctx, path, Stamp(path), interval, reload)
+}
+
+// PollSince is Poll comparing with since, the Stamp of the version last loaded: a file that
+// changed between that load and the start of polling is reloaded at the first check.
+func PollSince(ctx context.Context, path, since string, interval time.Duration, reload func()) {
+	last := since
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -17,6 +17,26 @@ type Place struct {
 	City                        string
 }
 
+// WriteCountryCodes builds a file in ip-location-db's layout (the built-in database's): each
+// record holds only a top-level country_code.
+func WriteCountryCodes(t testing.TB, path string, places []Place) {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "geo-whois-asn-country", RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range places {
+		_, n, err := net.ParseCIDR(p.Network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(n, mmdbtype.Map{"country_code": mmdbtype.String(p.Country)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, path, tree)
+}
+
 // Write builds a MaxMind DB file of the given type (GeoIP2-City, DBIP-Country-Lite, …), laid out
 // like the real ones, and moves it into place atomically.
 func Write(t testing.TB, path, dbType string, places []Place) {
@@ -46,6 +66,11 @@ func Write(t testing.TB, path, dbType string, places []Place) {
 			t.Fatal(err)
 		}
 	}
+	write(t, path, tree)
+}
+
+func write(t testing.TB, path string, tree *mmdbwriter.Tree) {
+	t.Helper()
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
