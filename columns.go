@@ -28,7 +28,8 @@ type ClickRow struct {
 	flags           [7]uint8 // tampered, bot, not_navigation, rate_limited, duplicate, gpc, replayed
 }
 
-// Set makes r the row of c; replayed marks a row written by a retry or from the spool.
+// Set makes r the row of c; replayed marks a row written by a retry or from the spool, or late
+// (which reports count from the raw table, not from rollups).
 func (r *ClickRow) Set(c *Click, replayed bool) {
 	r.Click = *c
 	r.second, r.milli, r.expires = StoredTime(c.TS), StoredMilli(c.TS), StoredTime(c.ClaimExpiresAt)
@@ -75,6 +76,7 @@ var clickColumns = []Column[ClickRow]{
 	{"browser", "String", func(r *ClickRow) any { return &r.Browser }, func(r *ClickRow) any { return r.Browser }},
 	{"browser_version", "String", func(r *ClickRow) any { return &r.BrowserVersion }, func(r *ClickRow) any { return r.BrowserVersion }},
 	{"replayed", "UInt8", func(r *ClickRow) any { return &r.flags[6] }, nil},
+	{"rewritten", "UInt8", func(r *ClickRow) any { return &r.flags[6] }, nil}, // replayed, in the sorting key
 }
 
 // AssociationRow is an association as it is stored.
@@ -113,16 +115,16 @@ var associationColumns = []Column[AssociationRow]{
 // ImpressionRow is an impression as it is stored.
 type ImpressionRow struct {
 	Impression
-	second          time.Time
-	milli           uint16
-	bot, known, dup uint8
+	second                    time.Time
+	milli                     uint16
+	bot, known, dup, replayed uint8
 }
 
-// Set makes r the row of m.
-func (r *ImpressionRow) Set(m *Impression) {
+// Set makes r the row of m; replayed marks a row written by a retry or from the spool, or late.
+func (r *ImpressionRow) Set(m *Impression, replayed bool) {
 	r.Impression = *m
 	r.second, r.milli = StoredTime(m.TS), StoredMilli(m.TS)
-	r.bot, r.known, r.dup = u8(m.Bot), u8(m.Known), u8(m.Duplicate)
+	r.bot, r.known, r.dup, r.replayed = u8(m.Bot), u8(m.Known), u8(m.Duplicate), u8(replayed)
 }
 
 // ImpressionColumns are the impressions table's columns.
@@ -143,6 +145,7 @@ var impressionColumns = []Column[ImpressionRow]{
 	{"bot", "UInt8", func(r *ImpressionRow) any { return &r.bot }, func(r *ImpressionRow) any { return r.Bot }},
 	{"known_link", "UInt8", func(r *ImpressionRow) any { return &r.known }, func(r *ImpressionRow) any { return r.Known }},
 	{"duplicate", "UInt8", func(r *ImpressionRow) any { return &r.dup }, func(r *ImpressionRow) any { return r.Duplicate }},
+	{"replayed", "UInt8", func(r *ImpressionRow) any { return &r.replayed }, nil},
 }
 
 // UnknownCodeRow is an unknown code's count as it is stored.

@@ -114,7 +114,9 @@ type Click struct {
 // ClickOrder is the order of clicks that Click.Order lets the sink produce, by column: partner,
 // link, time, click id. The store's own key is declared beside its table (the ClickHouse
 // adapter's ClicksOrderBy); a test there fails if the two disagree.
-func ClickOrder() []string { return []string{"partner_id", "link", "ts", "click_id"} }
+// The last column, rewritten, never orders two clicks of one batch: no batch holds a click id
+// twice.
+func ClickOrder() []string { return []string{"partner_id", "link", "ts", "click_id", "rewritten"} }
 
 // CompareLinks orders links as Click.Order numbers them: by partner, then code.
 func CompareLinks(partnerA, codeA, partnerB, codeB string) int {

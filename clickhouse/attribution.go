@@ -3,6 +3,8 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -217,6 +219,18 @@ func (db *DB) Import(ctx context.Context, in *attribution.Input, now time.Time) 
 		assocs[i] = firstclaim.Association{ID: attribution.AssociationID(a), TS: a.TS, Program: a.Program, AccountID: a.AccountID,
 			PartnerID: a.PartnerID, ClickID: a.ClickID, Kind: a.Kind, ClaimedAt: a.ClaimedAt, Source: "import",
 			NetworkClickID: a.NetworkClickID}
+	}
+	// Imported associations happened in the past: their hours are recorded as holding rows written
+	// late, so that reports count them from the raw table too, not only from rollups made earlier.
+	hours := map[time.Time]uint64{}
+	for i := range assocs {
+		hours[assocs[i].TS.UTC().Truncate(time.Hour)]++
+	}
+	keys := slices.SortedFunc(maps.Keys(hours), time.Time.Compare)
+	if err := db.insert(ctx, "INSERT INTO replays (period, source, rows)", len(keys), func(bt driver.Batch, i int) error {
+		return bt.Append(keys[i], TableAssociations, hours[keys[i]])
+	}); err != nil {
+		return total, fmt.Errorf("cannot import %d rows: %w", len(assocs), err)
 	}
 	if err := insertRows(ctx, db, insertAssociations, firstclaim.AssociationColumns(), assocs,
 		func(r *firstclaim.AssociationRow, a *firstclaim.Association) { r.Set(a) }); err != nil {

@@ -22,11 +22,12 @@ func TestQueriesRunOnCurrentClickHouse(t *testing.T) {
 	from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	asOf := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	stmts := []string{
-		`INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, country, device_type, visitor, claim_partner_id, claim_expires_at, network_click_id, replayed)
-VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', 'mobile', 7, 'PA', '2026-11-25 10:00:00', 'n1', 0),
-       ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', 'mobile', 7, 'PA', '2026-11-25 10:00:00', 'n1', 1)`,
+		// c1 (a click id made at 10:00:00.250, as the redirector makes them), stored and then replayed.
+		`INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, country, device_type, visitor, claim_partner_id, claim_expires_at, network_click_id, replayed, rewritten)
+VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', 'mobile', 7, 'PA', '2026-11-25 10:00:00', 'n1', 0, 0),
+       ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', 'mobile', 7, 'PA', '2026-11-25 10:00:00', 'n1', 1, 1)`,
 		`INSERT INTO impressions (impression_id, ts, link, partner_id, program) VALUES ('i1', '2026-11-10 09:00:00', 'L1', 'PA', 'affiliate')`,
-		`INSERT INTO associations (association_id, ts, program, account_id, partner_id, click_id, link, kind) VALUES ('a1', '2026-11-10 11:00:00', 'affiliate', 'x', '', 'c1', 'L1', 'register')`,
+		`INSERT INTO associations (association_id, ts, program, account_id, partner_id, click_id, link, kind) VALUES ('a1', '2026-11-10 11:00:00', 'affiliate', 'x', '', '01a1c4e6-75fa-7000-91f0-805201bf36ad', 'L1', 'register')`,
 		`INSERT INTO orders (order_id, account_id, ts, amount) VALUES ('o1', 'x', '2026-11-11 00:00:00', 100)`,
 		`INSERT INTO commissions (program, partner_id, line, ref, status, currency, base, commission, ts, computed_at, network_click_id) VALUES ('affiliate', 'PA', 'order', 'o1', 'approved', 'USD', 1000, 50, '2026-11-10 12:00:00', '2026-11-11 00:00:00', 'n1')`,
 		`INSERT INTO unknown_codes (row_id, minute, code, hits, first_seen, last_seen) VALUES ('u1', '2026-11-10 10:00:00', 'wp-login.php', 9, '2026-11-10 10:00:01', '2026-11-10 10:00:59')`,
@@ -46,9 +47,14 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 		"postback/statement":              {[]string{"affiliate"}, from, to},
 		"report/replayed_rows":            {from, to},
 		"report/unknown_codes":            {from, to, 10},
+		"rollups/runs":                    nil,
+		"rollups/event_days":              nil,
+		"rollups/replayed_hours":          {"clicks", from, to},
+		"rollups/legacy_copies":           {from, to},
 	}
 	for _, name := range clickhouse.QueryNames() {
-		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" {
+		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
+			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" {
 			continue // templates, rendered below
 		}
 		args, ok := params[name]
@@ -82,6 +88,46 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 		}
 	}
 	stmts = append(stmts, chtest.Bind(t, clickhouse.LinesSQL(" AND partner_id = ?"), from, to, "PA"))
+
+	// The rollups: 2026-11-10 rolled up by run 42 (every rollup table), then the report shapes read
+	// with it: that day from the rollups, the other days of November from the raw tables, and the
+	// hour of the replayed row of c1 counted again from the raw table (where it is a repeat).
+	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	qs, qargs := clickhouse.RollSQLs(42, day, day.Add(24*time.Hour))
+	for i, q := range qs {
+		stmts = append(stmts, chtest.Bind(t, q, qargs[i]...))
+	}
+	stmts = append(stmts, "INSERT INTO rollup_runs (day, run, committed_ns) VALUES ('2026-11-10', 42, 1)",
+		"SELECT 'rolled', count() FROM rollup_clicks_links WHERE run = 42")
+	runs := map[time.Time]uint64{day: 42}
+	replayed := [][2]time.Time{{day.Add(10 * time.Hour), day.Add(11 * time.Hour)}}
+	for _, q := range []report.Slice{
+		{From: from, To: to},
+		{From: from, To: to, By: []string{"day", "partner"}, Limit: 10},
+		{From: from, To: to, By: []string{"hour"}, Where: map[string]string{"program": "affiliate"}},
+		{From: from, To: to, By: []string{"country", "device"}},
+		{From: from, To: to, By: []string{"link"}, Where: map[string]string{"partner": "PA"}, IncludeBots: true},
+	} {
+		for _, src := range []report.Source{report.SourceClicks, report.SourceAssociations, report.SourceImpressions} {
+			s := q
+			s.By = slices.DeleteFunc(slices.Clone(q.By), func(d string) bool { return !report.Holds(src, d) })
+			s.Where = maps.Clone(q.Where)
+			maps.DeleteFunc(s.Where, func(d, _ string) bool { return !report.Holds(src, d) })
+			for _, v := range []int{clickhouse.ValuesAll, clickhouse.ValuesCounts, clickhouse.ValuesVisitors} {
+				if v != clickhouse.ValuesAll && src != report.SourceClicks {
+					continue
+				}
+				sql, args, ok, err := clickhouse.RollupGroupsSQL(src, s, runs, replayed, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					t.Fatalf("%s %+v: not read with rollups", src, s)
+				}
+				stmts = append(stmts, "SELECT 'rollup "+src.String()+" "+strings.Join(s.By, ",")+"'", chtest.Bind(t, sql, args...))
+			}
+		}
+	}
 	if dir := os.Getenv("FIRSTCLAIM_DUMP_SQL"); dir != "" {
 		for i, st := range stmts {
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.sql", i)), []byte(st+";\n"), 0o644)
@@ -89,17 +135,28 @@ VALUES ('c1', '2026-11-10 10:00:00', 'L1', 'PA', 'affiliate', 'claimed', 'DE', '
 	}
 	out := chtest.RunCurrent(t, stmts...)
 	for _, want := range []string{
-		"1\t2",                                   // clicks_count: c1 once, in two rows
-		"PA\tc1\tregister\t2026-11-10 10:00:00",  // the association takes its partner and claim from the click
-		"affiliate\torder\to1\tpending",          // settled postbacks
-		"PA\tUSD\t1\t1000\t0\t50",                // the network's statement
-		"2026-11-10\tPA\t1\t1\t1\t0\t0\t0\t0\t0", // clicks by day and partner: c1 once, replayed or not
+		"1\t2", // clicks_count: c1 once, in two rows
+		"PA\t01a1c4e6-75fa-7000-91f0-805201bf36ad\tregister\t2026-11-10 10:00:00", // the association takes its partner and claim from the click
+		"affiliate\torder\to1\tpending",                                           // settled postbacks
+		"PA\tUSD\t1\t1000\t0\t50",                                                 // the network's statement
+		"2026-11-10\tPA\t1\t1\t1\t0\t0\t0\t0\t0",                                  // clicks by day and partner: c1 once, replayed or not
 		"2026-11-10T10:00Z\tDE\tmobile\t1\t1\t1",
 		"2026-11-10\tPA\t1\t0",             // associations by day and partner: the partner of the click it names
 		"2026-11-10\tPA\tUSD\t1\t1000\t50", // lines by day and partner
 		"2026-11-10T09:00Z\t1",             // impressions by hour
 		"L1\t1\t1\t1",
 		"wp-login.php\t9\t2026-11-10 10:00:01\t2026-11-10 10:00:59", // unknown codes
+		"rolled\t1", // the day's clicks in rollup_clicks_links
+		// Read with rollups: c1 once (its replayed row a repeat), one visitor, the sign-up of the
+		// click it names, the impression; with and without the visitors' separate query.
+		"rollup clicks \n1\t1\t0\t0\t0\t0\t0\t1\n",
+		"rollup clicks day,partner\n2026-11-10\tPA\t1\t1\t0\t0\t0\t0\t0\t1\n",
+		"rollup clicks day,partner\n2026-11-10\tPA\t1\t1\t0\t0\t0\t0\t0\n",
+		"rollup clicks day,partner\n2026-11-10\tPA\t1\n",
+		"rollup associations day,partner\n2026-11-10\tPA\t1\t0\n",
+		"rollup impressions day,partner\n2026-11-10\tPA\t1\n",
+		"rollup clicks country,device\nDE\tmobile\t1\t1\t0\t0\t0\t0\t0\t1\n",
+		"rollup clicks hour\n2026-11-10T10:00Z\t1\t1\t0\t0\t0\t0\t0\t1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("current engine output lacks %q", want)

@@ -21,7 +21,12 @@ type DB struct {
 	dsn   string
 	name  string        // the database
 	limit time.Duration // a report query's time limit (SetQueryTimeout); 0: none
+	raw   bool          // reports read the raw tables only (ReadRollups)
 }
+
+// ReadRollups says whether reports read rollups where they can (the default) or the raw tables
+// only (slower, and what rollups are checked against). Call it before the DB is shared.
+func (db *DB) ReadRollups(on bool) { db.raw = !on }
 
 // Open returns a pool for the database a DSN names. It does not wait for the server: the first
 // use does.

@@ -1,10 +1,14 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -22,11 +26,12 @@ const (
 	TableUnknownCodes = "unknown_codes"
 )
 
-// ClicksOrderBy is the clicks table's sorting key (its ORDER BY, sql/migrations/001_events.sql).
+// ClicksOrderBy is the clicks table's sorting key (its ORDER BY, sql/migrations/001_events.sql and
+// 009_rollups.sql).
 // The sink hands a batch's clicks over in this order, which spares ClickHouse sorting each part it
 // writes; a test fails if the migrated table's key, this declaration and the order the sink can
 // produce (firstclaim.ClickOrder) disagree.
-func ClicksOrderBy() []string { return []string{"partner_id", "link", "ts", "click_id"} }
+func ClicksOrderBy() []string { return []string{"partner_id", "link", "ts", "click_id", "rewritten"} }
 
 // EventTables are the tables prune may shorten: the events. Orders and commission lines are
 // financial records and are never pruned.
@@ -50,14 +55,59 @@ var (
 // table. Every attempt builds its INSERT afresh from the sink's records: a batch whose Send failed
 // is never sent again. It is the sink.StreamWriter of a server with ClickHouse.
 type Events struct {
-	db *DB
+	db  *DB
+	now func() time.Time // the clock (tests set another)
 
-	mu    sync.Mutex
-	spare []column.Interface // the last clicks INSERT's columns, for the next one's storage
+	mu        sync.Mutex
+	spare     []column.Interface // the last clicks INSERT's columns, for the next one's storage
+	offset    time.Duration      // ClickHouse's clock minus ours, as last measured
+	offsetAt  time.Time          // when it was measured
+	offsetErr bool               // the last measurement failed
+	fixed     bool               // the clock was set: no offset
+}
+
+// SetClock makes the writer take the time from now, not from its clock and ClickHouse's: for tests
+// and tools that store events as if they were written when they happened. Call it before use.
+func (w *Events) SetClock(now func() time.Time) {
+	w.now, w.fixed = now, true
 }
 
 // Events returns the writer of the event tables.
-func (db *DB) Events() *Events { return &Events{db: db} }
+func (db *DB) Events() *Events { return &Events{db: db, now: time.Now} }
+
+// lateBefore is the time before which an event written now is late (rollup.go: LateAfter), on
+// ClickHouse's clock, which the rollups go by: our clock and the edge's may be off; then events
+// look late and are counted from the raw tables, which is slower but never wrong. The offset is
+// measured every ten minutes.
+func (w *Events) lateBefore(ctx context.Context) time.Time {
+	now := w.now()
+	if w.fixed {
+		return now.Add(-LateAfter)
+	}
+	w.mu.Lock()
+	stale := w.offsetAt.IsZero() || now.Sub(w.offsetAt) > 10*time.Minute || now.Before(w.offsetAt)
+	off := w.offset
+	w.mu.Unlock()
+	if stale {
+		var server time.Time
+		err := w.db.conn.QueryRow(ctx, "SELECT now()").Scan(&server)
+		w.mu.Lock()
+		w.offsetAt, w.offsetErr = now, err != nil
+		if err == nil {
+			// now() has whole seconds: round our clock down alike.
+			w.offset = server.Sub(now.Truncate(time.Second))
+			off = w.offset
+		}
+		w.mu.Unlock()
+	}
+	return now.Add(off - LateAfter)
+}
+
+// replayKey is an hour that holds rows of a source written late or replayed (the replays table).
+type replayKey struct {
+	source string
+	hour   time.Time
+}
 
 // ClickOrder implements sink.KeyOrdered: the clicks table's sorting key.
 func (w *Events) ClickOrder() []string { return ClicksOrderBy() }
@@ -107,9 +157,24 @@ type eventStream struct {
 	associations []firstclaim.Association
 	impressions  []firstclaim.Impression
 	unknownCodes []firstclaim.UnknownCode
+	late         time.Time // events before it are written late (lateBefore)
+	replays      map[replayKey]uint64
+}
+
+// replayed notes a row of source at ts that is replayed or late, and says whether it is.
+func (s *eventStream) replayed(source string, ts time.Time) bool {
+	if !s.retry && !ts.Before(s.late) {
+		return false
+	}
+	if s.replays == nil {
+		s.replays = map[replayKey]uint64{}
+	}
+	s.replays[replayKey{source, ts.UTC().Truncate(time.Hour)}]++
+	return true
 }
 
 func (s *eventStream) Add(b *sink.Batch) error {
+	s.late = s.w.lateBefore(s.ctx)
 	if len(b.Clicks) > 0 {
 		if s.bt == nil {
 			ictx, done := insertContext(s.ctx)
@@ -135,6 +200,9 @@ func (s *eventStream) Add(b *sink.Batch) error {
 			s.rows = 0
 		}
 	}
+	for i := range b.Associations {
+		s.replayed(TableAssociations, b.Associations[i].TS)
+	}
 	s.associations = append(s.associations, b.Associations...)
 	s.impressions = append(s.impressions, b.Impressions...)
 	s.unknownCodes = append(s.unknownCodes, b.UnknownCodes...) // decoded as copies, like associations
@@ -147,7 +215,7 @@ func (s *eventStream) Add(b *sink.Batch) error {
 // columns, most of the sink's garbage), and boxing a value would allocate too.
 func (s *eventStream) appendClicks(clicks []firstclaim.Click) error {
 	for i := range clicks {
-		s.row.Set(&clicks[i], s.retry)
+		s.row.Set(&clicks[i], s.replayed(TableClicks, clicks[i].TS))
 		for c, col := range s.cols {
 			if err := col.AppendRow(s.vals[c]); err != nil {
 				return sink.Permanent(fmt.Errorf("cannot insert clicks: column %s: %w", col.Name(), err))
@@ -175,6 +243,23 @@ func values[R any](cols []column.Interface, decl []firstclaim.Column[R], row *R)
 }
 
 func (s *eventStream) Commit() error {
+	// Impressions are marked here (they are kept until now); then the hours of what is written late
+	// or again are recorded before any of it is stored, so that no report misses it.
+	marks := make([]bool, len(s.impressions))
+	for i := range s.impressions {
+		marks[i] = s.replayed(TableImpressions, s.impressions[i].TS)
+	}
+	if len(s.replays) > 0 {
+		keys := slices.SortedFunc(maps.Keys(s.replays), func(a, b replayKey) int {
+			return cmp.Or(strings.Compare(a.source, b.source), a.hour.Compare(b.hour))
+		})
+		if err := s.w.db.insert(s.ctx, "INSERT INTO replays (period, source, rows)", len(keys), func(bt driver.Batch, i int) error {
+			return bt.Append(keys[i].hour, keys[i].source, s.replays[keys[i]])
+		}); err != nil {
+			s.Abort()
+			return fmt.Errorf("cannot record the hours of rows written late or again: %w", err)
+		}
+	}
 	if s.bt != nil {
 		err := s.bt.Send()
 		s.bt = nil
@@ -188,8 +273,9 @@ func (s *eventStream) Commit() error {
 		func(r *firstclaim.AssociationRow, a *firstclaim.Association) { r.Set(a) }); err != nil {
 		return fmt.Errorf("cannot insert %d associations: %w", len(s.associations), err)
 	}
+	i := 0
 	if err := insertRows(s.ctx, s.w.db, insertImpressions, firstclaim.ImpressionColumns(), s.impressions,
-		func(r *firstclaim.ImpressionRow, m *firstclaim.Impression) { r.Set(m) }); err != nil {
+		func(r *firstclaim.ImpressionRow, m *firstclaim.Impression) { r.Set(m, marks[i]); i++ }); err != nil {
 		return fmt.Errorf("cannot insert %d impressions: %w", len(s.impressions), err)
 	}
 	if err := insertRows(s.ctx, s.w.db, insertUnknownCodes, firstclaim.UnknownCodeColumns(), s.unknownCodes,

@@ -86,7 +86,9 @@ func sampleClick(i int, ts time.Time) firstclaim.Click {
 func TestClickHouseWriterStoresEveryField(t *testing.T) {
 	_, db := chtest.Database(t)
 	w := db.Events()
-	ts := time.Date(2026, 11, 24, 10, 11, 12, 345_000_000, time.UTC)
+	// Written as it happens (an event written over a minute late is marked replayed: see
+	// TestClickHouseWriterMarksLateRows).
+	ts := time.Now().UTC().Truncate(time.Second).Add(345 * time.Millisecond)
 	c := sampleClick(1, ts)
 	c.Tampered, c.Duplicate, c.NotNavigation = true, true, true
 	a := firstclaim.Association{ID: "as-1", TS: ts, Program: "ambassador-2025", AccountID: "acc-1", PartnerID: "partner-1",
@@ -262,7 +264,7 @@ func TestStreamedBatchIsOneInsert(t *testing.T) {
 func TestClickHouseReusesColumnsAcrossInserts(t *testing.T) {
 	_, db := chtest.Database(t)
 	w := db.Events()
-	base := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	base := time.Now().UTC().Add(-10 * time.Second) // on time: nothing for the replays table
 	batch := func(name string, n int) *sink.Batch {
 		b := &sink.Batch{Clicks: make([]firstclaim.Click, n)}
 		for i := range b.Clicks {

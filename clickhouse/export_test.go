@@ -1,6 +1,11 @@
 package clickhouse
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/firstclaim/firstclaim/report"
+)
 
 // What the external tests of this package (package clickhouse_test, which may use chtest) need of
 // its inside.
@@ -16,4 +21,33 @@ func (db *DB) ReportSetting(ctx context.Context, name string) (string, error) {
 	var v string
 	err := db.conn.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = '"+name+"'").Scan(&v)
 	return v, err
+}
+
+// RollSQLs are the INSERTs of a run rolling up [start, end), one per rollup table, and their
+// parameters.
+func RollSQLs(run uint64, start, end time.Time) (qs []string, args [][]any) {
+	for _, f := range families {
+		q, a := rollSQL(f, run, start, end)
+		qs, args = append(qs, q), append(args, a)
+	}
+	return qs, args
+}
+
+// Values of a rollup query (what RollupGroupsSQL renders).
+const (
+	ValuesAll      = int(valuesAll)
+	ValuesCounts   = int(valuesCounts)
+	ValuesVisitors = int(valuesVisitors)
+)
+
+// RollupGroupsSQL renders the rollup query of a slice as Groups would with the runs given and the
+// hours of replayed rows given; ok is false when the slice is read from the raw tables.
+func RollupGroupsSQL(src report.Source, s report.Slice, runs map[time.Time]uint64, replayed [][2]time.Time, values int) (sql string, args []any, ok bool, err error) {
+	p, ok := planRollup(src, s, runs)
+	if !ok {
+		return "", nil, false, nil
+	}
+	q := rollupQuery{src: src, p: p, s: s, v: rollupValues(values), replayed: replayed}
+	sql, args, err = q.sql()
+	return sql, args, true, err
 }

@@ -80,10 +80,26 @@ func reportSQL(tmpl string, src report.Source, s report.Slice) (string, []any, e
 }
 
 // Groups implements report.Store: one source's groups of a slice, computed in ClickHouse with each
-// event id counted once however often a replay wrote it.
-func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) ([]report.Group, error) {
+// event id counted once however often a replay wrote it. Days rolled up are read from the rollups
+// (rollup_report.go) when the slice allows; the raw tables otherwise.
+func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) (report.Answer, error) {
 	ctx, cancel := db.readContext(ctx)
 	defer cancel()
+	if src != report.SourceLines && !db.raw {
+		runs, err := db.rollupRuns(ctx)
+		if err != nil {
+			return report.Answer{}, err
+		}
+		if p, ok := planRollup(src, s, runs); ok {
+			return db.rollupGroups(ctx, src, s, p)
+		}
+	}
+	groups, err := db.rawGroups(ctx, src, s)
+	return report.Answer{Groups: groups}, err
+}
+
+// rawGroups computes a slice's groups from the raw tables, exactly.
+func (db *DB) rawGroups(ctx context.Context, src report.Source, s report.Slice) ([]report.Group, error) {
 	dedup := false
 	if src == report.SourceClicks {
 		// Repeats can only be where a retry or the spool wrote: count such a range the careful way.

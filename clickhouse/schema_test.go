@@ -134,10 +134,11 @@ func TestGroupsCountWhatReportNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, src := range report.Sources() {
-		groups, err := db.Groups(ctx(t), src, report.Slice{From: ts.Add(-time.Hour), To: ts.Add(time.Hour), By: []string{"day"}})
+		ans, err := db.Groups(ctx(t), src, report.Slice{From: ts.Add(-time.Hour), To: ts.Add(time.Hour), By: []string{"day"}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		groups := ans.Groups
 		if len(groups) != 1 {
 			t.Fatalf("%s: %d groups, want 1", src, len(groups))
 		}

@@ -70,19 +70,27 @@ func QueryNames() []string {
 	return out
 }
 
+// template returns the embedded query sql/NAME.sql without its comment lines: a query whose
+// placeholders ({range}, {where}) are filled in, which its comments name too.
+func template(name string) string { return uncomment(Query(name)) }
+
+func uncomment(text string) string {
+	var body []string
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") && line != "" {
+			body = append(body, line)
+		}
+	}
+	return strings.Join(body, "\n")
+}
+
 // fragment returns the embedded text sql/NAME.fragment: a piece shared by several queries.
 func fragment(name string) string {
 	data, err := sqlFiles.ReadFile("sql/" + name + ".fragment")
 	if err != nil {
 		panic(fmt.Sprintf("no embedded fragment %q", name))
 	}
-	var body []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(line, "--") && line != "" {
-			body = append(body, line)
-		}
-	}
-	return strings.Join(body, "\n")
+	return uncomment(string(data))
 }
 
 // Statements splits SQL text into statements: a ';' at the end of a line ends one, and

@@ -60,7 +60,7 @@ func (n *Writer) Write(ctx context.Context, b *sink.Batch) error {
 		}
 	}
 	for i := range b.Impressions {
-		n.impression.Set(&b.Impressions[i])
+		n.impression.Set(&b.Impressions[i], b.Retry)
 		if err := put(n, "impression", firstclaim.ImpressionColumns(), &n.impression); err != nil {
 			return err
 		}

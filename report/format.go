@@ -61,14 +61,40 @@ func (r *Row) cells(by []string) []string {
 	return out
 }
 
-func (res *Result) header() []string {
-	return append(append([]string{}, res.Query.By...), Metrics()...)
+// header names the columns; an estimated metric's name says so ("visitors≈", or in CSV
+// "visitors (estimate ±5%)"), since a spreadsheet keeps only the header.
+func (res *Result) header(csv bool) []string {
+	out := append([]string{}, res.Query.By...)
+	for _, m := range Metrics() {
+		if e, ok := res.Estimates[m]; ok {
+			if csv {
+				m += " (estimate ±" + percent(e.Error) + ")"
+			} else {
+				m += "≈"
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func percent(f float64) string { return strconv.FormatFloat(100*f, 'f', -1, 64) + "%" }
+
+// EstimateNotes says, a line per estimated metric, how close it is and how to have it exact.
+func (res *Result) EstimateNotes() []string {
+	var out []string
+	for _, m := range slices.Sorted(maps.Keys(res.Estimates)) {
+		e := res.Estimates[m]
+		out = append(out, fmt.Sprintf("%s≈ is an estimate (%s): within ±%s of the exact count with probability %s; ask for exact visitors to count them exactly",
+			m, e.Method, percent(e.Error), percent(e.Confidence)))
+	}
+	return out
 }
 
 // WriteTable writes the rows as aligned columns, then the totals.
 func (res *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join(res.header(), "\t")+"\t")
+	fmt.Fprintln(tw, strings.Join(res.header(false), "\t")+"\t")
 	for i := range res.Rows {
 		fmt.Fprintln(tw, strings.Join(res.Rows[i].cells(res.Query.By), "\t")+"\t")
 	}
@@ -78,14 +104,20 @@ func (res *Result) WriteTable(w io.Writer) error {
 		lead[0] = "total"
 	}
 	fmt.Fprintln(tw, strings.Join(append(lead, total...), "\t")+"\t")
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range res.EstimateNotes() {
+		fmt.Fprintln(w, n)
+	}
+	return nil
 }
 
 // WriteCSV writes a header, the rows, and no totals (a spreadsheet adds its own). Cells that a
 // spreadsheet would take for a formula are neutralised (internal/csvsafe).
 func (res *Result) WriteCSV(w io.Writer) error {
 	cw := csvsafe.NewWriter(w)
-	cw.Write(res.header())
+	cw.Write(res.header(true))
 	for i := range res.Rows {
 		cw.Write(res.Rows[i].cells(res.Query.By))
 	}
@@ -129,7 +161,14 @@ func (res *Result) WriteJSON(w io.Writer) error {
 	doc := map[string]any{
 		"from": q.From.UTC().Format(time.RFC3339), "to": q.To.UTC().Format(time.RFC3339), "by": nonNil(q.By), "where": where,
 		"include_bots": q.IncludeBots, "partner": q.Partner, "metrics": Metrics(), "dimensions": Dimensions(),
+		"exact_visitors": q.ExactVisitors,
 	}
+	// Which metrics are estimates, and how close: {"visitors": {"error": 0.05, "confidence": 0.997, ...}}.
+	est := map[string]any{}
+	for m, e := range res.Estimates {
+		est[m] = map[string]any{"error": e.Error, "confidence": e.Confidence, "method": e.Method}
+	}
+	doc["estimates"] = est
 	rows := make([]rowJSON, len(res.Rows))
 	for i := range res.Rows {
 		rows[i] = res.Rows[i].json()

@@ -158,6 +158,7 @@ func Handler(store Stores, access Access, page Page, log *slog.Logger) http.Hand
 			return
 		}
 		q.IncludeBots = p.Get("include_bots") == "1" || p.Get("include_bots") == "true"
+		q.ExactVisitors = p.Get("exact_visitors") == "1" || p.Get("exact_visitors") == "true"
 		if v := p.Get("limit"); v != "" {
 			if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit <= 0 || q.Limit > 100_000 {
 				fail(w, http.StatusBadRequest, "limit: want 1 to 100000")

@@ -31,9 +31,13 @@ const (
 	paToken    = "partner-a-token-0123456789"
 )
 
+// server serves the seed data's reports, its days rolled up.
 func server(t *testing.T) *httptest.Server {
 	_, db := chtest.Database(t)
 	seed(t, db)
+	if n, err := db.RollPending(context.Background(), nil, nil); err != nil || n == 0 {
+		t.Fatalf("rolled up %d days: %v", n, err)
+	}
 	srv := httptest.NewServer(report.Handler(db, report.Access{Admin: adminToken, Partners: map[string]string{paToken: "PA"}}, report.Page{Geography: "test countries (CC BY 4.0)"}, nil))
 	t.Cleanup(srv.Close)
 	return srv
@@ -52,6 +56,39 @@ func get(t *testing.T, url, token string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// Visitors read from rollups are an estimate, and every form of the answer says so; asked for
+// exact visitors, none is.
+func TestAPIMarksEstimates(t *testing.T) {
+	srv := server(t)
+	base := srv.URL + "/api/v1/reports?from=2026-11-10&to=2026-11-13&by=partner"
+	var doc struct {
+		Estimates map[string]struct {
+			Error      float64 `json:"error"`
+			Confidence float64 `json:"confidence"`
+			Method     string  `json:"method"`
+		} `json:"estimates"`
+		Totals map[string]any `json:"totals"`
+	}
+	code, body := get(t, base, adminToken)
+	if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil {
+		t.Fatalf("%d %v %s", code, err, body)
+	}
+	if e := doc.Estimates["visitors"]; e.Error != 0.05 || e.Confidence != 0.997 || !strings.Contains(e.Method, "HyperLogLog") || len(doc.Estimates) != 1 {
+		t.Fatalf("estimates: %+v", doc.Estimates)
+	}
+	if _, csv := get(t, base+"&format=csv", adminToken); !strings.HasPrefix(csv, "partner,clicks,visitors (estimate ±5%),claims") {
+		t.Fatalf("csv header: %s", strings.SplitN(csv, "\n", 2)[0])
+	}
+	doc.Estimates = nil
+	code, body = get(t, base+"&exact_visitors=1", adminToken)
+	if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil || len(doc.Estimates) != 0 || doc.Totals["visitors"].(float64) != 4 {
+		t.Fatalf("exact visitors: %d %v %+v %v", code, err, doc.Estimates, doc.Totals["visitors"])
+	}
+	if _, csv := get(t, base+"&format=csv&exact_visitors=1", adminToken); !strings.HasPrefix(csv, "partner,clicks,visitors,claims") {
+		t.Fatalf("csv header, exact: %s", strings.SplitN(csv, "\n", 2)[0])
+	}
 }
 
 func TestAPIScopesPartners(t *testing.T) {
@@ -177,6 +214,13 @@ func TestPageInChromium(t *testing.T) {
 	if got := js(`document.querySelector('[data-metric=clicks] b').textContent`); got != "6" {
 		t.Errorf("clicks card: %s", got)
 	}
+	// Visitors from rollups are an estimate: the card says so, and "Visitors: exact" counts them.
+	if got := js(`document.querySelector('[data-metric=visitors]').textContent + '|' + document.querySelector('[data-metric=visitors]').title`); !strings.HasPrefix(got, "≈ 4unique visitors (estimate ±5%)|") || !strings.Contains(got, "HyperLogLog") {
+		t.Errorf("visitors card, estimated: %q", got)
+	}
+	js(`document.querySelector('#exact').value = '1'; document.querySelector('#apply').click(); 'ok'`)
+	waitFor(`document.querySelector('[data-metric=visitors]').textContent`, "4unique visitors")
+	js(`document.querySelector('#exact').value = ''; 'ok'`)
 	if got := js(`[...document.querySelectorAll('#countries rect')].map(r => r.dataset.key + '=' + r.dataset.value).join(',')`); got != "DE=3,FR=2,US=1" {
 		t.Errorf("country bars: %s", got)
 	}
@@ -288,8 +332,8 @@ type failing struct{}
 
 var errDown = errors.New("dial tcp 10.20.30.40:9000: connect: connection refused")
 
-func (failing) Groups(context.Context, report.Source, report.Slice) ([]report.Group, error) {
-	return nil, errDown
+func (failing) Groups(context.Context, report.Source, report.Slice) (report.Answer, error) {
+	return report.Answer{}, errDown
 }
 func (failing) Lines(context.Context, report.LinesQuery) ([]attribution.Line, error) {
 	return nil, errDown

@@ -2,10 +2,13 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
@@ -114,12 +117,15 @@ func SourceMetrics(src Source) []string {
 
 // Slice is what a store is asked for one source: the events of [From, To), grouped by By and
 // filtered by Where (dimensions the source has, always), bots counted in the click metrics only
-// with IncludeBots.
+// with IncludeBots. Of more than Limit groups only the first Limit in the report's order
+// (TopGroups) need unique visitors; ExactVisitors asks for them counted exactly, not estimated.
 type Slice struct {
-	From, To    time.Time
-	By          []string
-	Where       map[string]string
-	IncludeBots bool
+	From, To      time.Time
+	By            []string
+	Where         map[string]string
+	IncludeBots   bool
+	ExactVisitors bool
+	Limit         int
 }
 
 // Group is one group a store returns: the values of Slice.By in order, the source's counts by
@@ -131,10 +137,24 @@ type Group struct {
 	Base, Commission int64
 }
 
+// Answer is a store's groups of a slice, and which of their counts are estimates.
+type Answer struct {
+	Groups    []Group
+	Estimates map[string]Estimate // metric name -> how close the estimate is
+}
+
+// Estimate says how close an estimated count is to the exact one: within Error of it (a fraction:
+// 0.05 is 5%) with probability Confidence.
+type Estimate struct {
+	Error      float64
+	Confidence float64
+	Method     string
+}
+
 // Store computes the groups of a source, each event id counted once, and reads commission lines.
 // The ClickHouse adapter is the product's.
 type Store interface {
-	Groups(ctx context.Context, src Source, s Slice) ([]Group, error)
+	Groups(ctx context.Context, src Source, s Slice) (Answer, error)
 	Lines(ctx context.Context, q LinesQuery) ([]attribution.Line, error)
 }
 
@@ -174,6 +194,9 @@ type Query struct {
 	IncludeBots bool              // count bots in clicks, visitors and the other click metrics
 	Partner     string            // when set, the report covers this partner only (a partner's view)
 	Limit       int               // rows; default 1,000
+	// ExactVisitors counts unique visitors exactly, from the raw clicks: slower over long ranges.
+	// Without it a store may estimate them (Result.Estimates says so).
+	ExactVisitors bool
 }
 
 // Row is one group: its dimension values and its metrics. Money is per currency, in minor units.
@@ -185,11 +208,12 @@ type Row struct {
 }
 
 // Result is a report's rows (sorted: time dimensions ascending, then clicks descending) and their
-// totals.
+// totals, and which metrics are estimates.
 type Result struct {
-	Query  Query
-	Rows   []Row
-	Totals Row
+	Query     Query
+	Rows      []Row
+	Totals    Row
+	Estimates map[string]Estimate
 }
 
 // Validate checks a query's names and range.
@@ -228,49 +252,33 @@ func Run(ctx context.Context, store Store, q Query) (*Result, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	rows, err := collect(ctx, store, q)
-	if err != nil {
-		return nil, err
-	}
+	res := &Result{Query: q, Totals: newRow(nil, nil), Estimates: map[string]Estimate{}}
 	// Totals: the same sources without grouping, so that a source that cannot be split by an asked
 	// dimension (sign-ups have no country) still counts, and unique visitors are not added up.
-	totals := rows
+	// Every source's groups and totals are asked for at once: a report waits for the slowest query,
+	// not for their sum.
+	asks := []Query{q}
 	if len(q.By) > 0 {
 		whole := q
 		whole.By = nil
-		if totals, err = collect(ctx, store, whole); err != nil {
-			return nil, err
-		}
+		asks = append(asks, whole)
 	}
-	res := &Result{Query: q, Totals: newRow(nil, nil)}
+	results, err := collectAll(ctx, store, asks, res.Estimates)
+	if err != nil {
+		return nil, err
+	}
+	rows, totals := results[0], results[len(results)-1]
 	for _, r := range totals {
 		res.Totals = *r
 	}
 	for _, r := range rows {
 		res.Rows = append(res.Rows, *r)
 	}
-	var timeDims []string
-	for _, b := range q.By {
-		if d, _ := dimensionByName(b); d.ordered {
-			timeDims = append(timeDims, b)
-		}
-	}
+	times := timeDims(q.By)
 	sort.SliceStable(res.Rows, func(i, j int) bool {
-		a, b := res.Rows[i], res.Rows[j]
-		for _, t := range timeDims {
-			if a.Dims[t] != b.Dims[t] {
-				return a.Dims[t] < b.Dims[t]
-			}
-		}
-		if a.Counts["clicks"] != b.Counts["clicks"] {
-			return a.Counts["clicks"] > b.Counts["clicks"]
-		}
-		for _, n := range q.By {
-			if a.Dims[n] != b.Dims[n] {
-				return a.Dims[n] < b.Dims[n]
-			}
-		}
-		return false
+		a, b := &res.Rows[i], &res.Rows[j]
+		return compareRows(q.By, times, func(d string) (string, string) { return a.Dims[d], b.Dims[d] },
+			a.Counts["clicks"], b.Counts["clicks"]) < 0
 	})
 	if len(res.Rows) > q.Limit {
 		res.Rows = res.Rows[:q.Limit]
@@ -278,14 +286,107 @@ func Run(ctx context.Context, store Store, q Query) (*Result, error) {
 	return res, nil
 }
 
+// timeDims lists the time dimensions of by, in order.
+func timeDims(by []string) []string {
+	var out []string
+	for _, b := range by {
+		if d, _ := dimensionByName(b); d.ordered {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// compareRows orders two rows as a report lists them: by the time dimensions ascending, then by
+// clicks descending, then by the dimensions ascending. dims returns both rows' value of a dimension.
+func compareRows(by, times []string, dims func(string) (string, string), aClicks, bClicks uint64) int {
+	for _, t := range times {
+		if a, b := dims(t); a != b {
+			return strings.Compare(a, b)
+		}
+	}
+	if aClicks != bClicks {
+		if aClicks > bClicks {
+			return -1
+		}
+		return 1
+	}
+	for _, n := range by {
+		if a, b := dims(n); a != b {
+			return strings.Compare(a, b)
+		}
+	}
+	return 0
+}
+
+// TopGroups returns the first limit of a source's groups in the order a report lists its rows
+// (the click groups with clicks; every row of a report with clicks comes from one of them), for a
+// store that computes a costly count (unique visitors) only for the rows a report shows.
+func TopGroups(by []string, groups []Group, limit int) []Group {
+	times := timeDims(by)
+	idx := make(map[string]int, len(by))
+	for i, b := range by {
+		idx[b] = i
+	}
+	out := slices.Clone(groups)
+	slices.SortStableFunc(out, func(a, b Group) int {
+		return compareRows(by, times, func(d string) (string, string) { return a.Dims[idx[d]], b.Dims[idx[d]] },
+			a.Counts["clicks"], b.Counts["clicks"])
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
 func newRow(names, vals []string) Row {
 	return Row{Dims: zip(names, vals), Counts: map[string]uint64{}, Base: map[string]int64{}, Commission: map[string]int64{}}
 }
 
-// collect asks the store for each source grouped by q.By and merges their groups by dimension
-// values. A source that lacks an asked dimension or filter stays out: it would put all its numbers
-// in a row with that dimension empty, which reads as a lie.
-func collect(ctx context.Context, store Store, q Query) (map[string]*Row, error) {
+// collectAll runs collect for each query at once and returns their rows in the same order.
+func collectAll(ctx context.Context, store Store, qs []Query, est map[string]Estimate) ([]map[string]*Row, error) {
+	type ask struct {
+		q   int
+		src Source
+		s   Slice
+	}
+	var asks []ask
+	for i, q := range qs {
+		for _, src := range Sources() {
+			if s, ok := slice(q, src); ok {
+				asks = append(asks, ask{i, src, s})
+			}
+		}
+	}
+	answers := make([]Answer, len(asks))
+	errs := make([]error, len(asks))
+	var wg sync.WaitGroup
+	for i, a := range asks {
+		wg.Go(func() {
+			if answers[i], errs[i] = store.Groups(ctx, a.src, a.s); errs[i] != nil {
+				errs[i] = fmt.Errorf("cannot read %s: %w", a.src, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]*Row, len(qs))
+	for i := range out {
+		out[i] = map[string]*Row{}
+	}
+	for i, a := range asks {
+		maps.Copy(est, answers[i].Estimates)
+		merge(out[a.q], qs[a.q].By, answers[i].Groups)
+	}
+	return out, nil
+}
+
+// slice is what a query asks of one source, or false when the source stays out: a source that
+// lacks an asked dimension or filter would put all its numbers in a row with that dimension
+// empty, which reads as a lie.
+func slice(q Query, src Source) (Slice, bool) {
 	where := q.Where
 	if q.Partner != "" {
 		where = maps.Clone(q.Where)
@@ -294,45 +395,42 @@ func collect(ctx context.Context, store Store, q Query) (map[string]*Row, error)
 		}
 		where["partner"] = q.Partner
 	}
-	rows := map[string]*Row{}
-	var key strings.Builder
-	for _, src := range Sources() {
-		covered := true
-		for _, d := range q.By {
-			covered = covered && Holds(src, d)
-		}
-		for d := range where {
-			covered = covered && Holds(src, d)
-		}
-		if !covered {
-			continue
-		}
-		groups, err := store.Groups(ctx, src, Slice{From: q.From, To: q.To, By: q.By, Where: where, IncludeBots: q.IncludeBots})
-		if err != nil {
-			return nil, fmt.Errorf("cannot read %s: %w", src, err)
-		}
-		for _, g := range groups {
-			key.Reset()
-			for _, v := range g.Dims {
-				key.WriteString(v)
-				key.WriteByte(0)
-			}
-			r := rows[key.String()]
-			if r == nil {
-				nr := newRow(q.By, g.Dims)
-				r = &nr
-				rows[key.String()] = r
-			}
-			for m, n := range g.Counts {
-				r.Counts[m] += n
-			}
-			if g.Currency != "" {
-				r.Base[g.Currency] += g.Base
-				r.Commission[g.Currency] += g.Commission
-			}
+	for _, d := range q.By {
+		if !Holds(src, d) {
+			return Slice{}, false
 		}
 	}
-	return rows, nil
+	for d := range where {
+		if !Holds(src, d) {
+			return Slice{}, false
+		}
+	}
+	return Slice{From: q.From, To: q.To, By: q.By, Where: where, IncludeBots: q.IncludeBots, ExactVisitors: q.ExactVisitors, Limit: q.Limit}, true
+}
+
+// merge adds a source's groups to rows, by their dimension values.
+func merge(rows map[string]*Row, by []string, groups []Group) {
+	var key strings.Builder
+	for _, g := range groups {
+		key.Reset()
+		for _, v := range g.Dims {
+			key.WriteString(v)
+			key.WriteByte(0)
+		}
+		r := rows[key.String()]
+		if r == nil {
+			nr := newRow(by, g.Dims)
+			r = &nr
+			rows[key.String()] = r
+		}
+		for m, n := range g.Counts {
+			r.Counts[m] += n
+		}
+		if g.Currency != "" {
+			r.Base[g.Currency] += g.Base
+			r.Commission[g.Currency] += g.Commission
+		}
+	}
 }
 
 // CTR is the click-through rate of a row: clicks per impression, or false without impressions.

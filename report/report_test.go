@@ -20,6 +20,38 @@ import (
 
 func at(day, hour, min int) time.Time { return time.Date(2026, 11, day, hour, min, 0, 0, time.UTC) }
 
+// bothWays runs a report test twice: on the raw tables alone, and after every day written has been
+// rolled up (clickhouse/rollup.go), so that every number holds both ways. The test writes its
+// events with writer(db), as they happen (on time: rolled up), then calls done.
+func bothWays(t *testing.T, test func(t *testing.T, db *clickhouse.DB, done func(), rollups bool)) {
+	for _, rollups := range []bool{false, true} {
+		name := "raw"
+		if rollups {
+			name = "rollups"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, db := chtest.Database(t)
+			test(t, db, func() {
+				if !rollups {
+					return
+				}
+				n, err := db.RollPending(context.Background(), nil, nil)
+				if err != nil || n == 0 {
+					t.Fatalf("rolled up %d days: %v", n, err)
+				}
+			}, rollups)
+		})
+	}
+}
+
+// writer is db's event writer storing events as written when they happened (the data set's
+// first day): on time, as an edge writes them.
+func writer(db *clickhouse.DB) *clickhouse.Events {
+	w := db.Events()
+	w.SetClock(func() time.Time { return at(1, 0, 0) })
+	return w
+}
+
 // seed writes a data set small enough to know every number of every report.
 func seed(t testing.TB, db *clickhouse.DB) {
 	t.Helper()
@@ -51,7 +83,7 @@ func seed(t testing.TB, db *clickhouse.DB) {
 		assoc("a2", at(10, 13, 0), "affiliate", "PA", "L1", "login"),
 		assoc("a3", at(12, 13, 0), "ambassador-2025", "PB", "L3", "register"),
 	}
-	w := db.Events()
+	w := writer(db)
 	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Associations: assocs}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +167,22 @@ func check(t *testing.T, res *report.Result, want map[string]string) {
 	}
 }
 
-func TestReportsEveryNumber(t *testing.T) {
-	_, db := chtest.Database(t)
+func TestReportsEveryNumber(t *testing.T) { bothWays(t, reportsEveryNumber) }
+
+func reportsEveryNumber(t *testing.T, db *clickhouse.DB, done func(), rollups bool) {
 	seed(t, db)
+	done()
 
 	all := run(t, db, report.Query{})
+	// Read from rollups, unique visitors are an estimate, and the result says so; asked for exact
+	// visitors, the report counts them from the raw clicks, with the same numbers here.
+	if _, est := all.Estimates["visitors"]; est != rollups {
+		t.Errorf("visitors marked as an estimate: %v, read from rollups: %v", est, rollups)
+	}
+	exact := run(t, db, report.Query{ExactVisitors: true})
+	if len(exact.Estimates) != 0 || counts(exact.Totals) != counts(all.Totals) {
+		t.Errorf("exact visitors: %v %s, estimated: %s", exact.Estimates, counts(exact.Totals), counts(all.Totals))
+	}
 	// Without the replay in range, the direct count must give the same numbers for that day.
 	if got := counts(run(t, db, report.Query{From: at(11, 0, 0), To: at(13, 0, 0)}).Totals); got != "clicks=3 visitors=2 claims=1 protected=1 not_navigation=1 bots=1 registers=1 orders=1 base=200.00CNY commission=80.00CNY" {
 		t.Errorf("a range without replayed rows:\n got %s", got)
@@ -223,7 +266,11 @@ func TestReportsEveryNumber(t *testing.T) {
 	if !strings.Contains(table.String(), "partner  clicks") || !strings.Contains(table.String(), "total") {
 		t.Errorf("table:\n%s", table.String())
 	}
-	if lines := strings.Split(strings.TrimSpace(csv.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "partner,clicks,visitors") ||
+	visitors := "visitors"
+	if rollups {
+		visitors = "visitors (estimate ±5%)" // read from rollups: the header says so
+	}
+	if lines := strings.Split(strings.TrimSpace(csv.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "partner,clicks,"+visitors) ||
 		!strings.HasPrefix(lines[1], "PA,3,2,2,1,0,0,0,1,1,1,1,100.00 CNY,35.00 CNY; 7.00 USD") {
 		t.Errorf("csv:\n%s", csv.String())
 	}
@@ -239,9 +286,10 @@ func TestReportsEveryNumber(t *testing.T) {
 
 // A click that reached ClickHouse only through replays, twice, counts once; so does one written
 // first and replayed later.
-func TestReplayedClicksCountOnce(t *testing.T) {
-	_, db := chtest.Database(t)
-	w := db.Events()
+func TestReplayedClicksCountOnce(t *testing.T) { bothWays(t, replayedClicksCountOnce) }
+
+func replayedClicksCountOnce(t *testing.T, db *clickhouse.DB, done func(), _ bool) {
+	w := writer(db)
 	mk := func(id string, o firstclaim.Outcome) firstclaim.Click {
 		return firstclaim.Click{ID: id, TS: at(10, 9, 0), Link: "L", PartnerID: "P", Program: "affiliate", Outcome: o, Visitor: 9}
 	}
@@ -257,6 +305,7 @@ func TestReplayedClicksCountOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	done()
 	res := run(t, db, report.Query{By: []string{"outcome"}})
 	if got := counts(res.Totals); got != "clicks=3 visitors=1 claims=1 kept=1 protected=1" {
 		t.Fatalf("totals: %s", got)
@@ -265,8 +314,9 @@ func TestReplayedClicksCountOnce(t *testing.T) {
 }
 
 // Impressions and the click-through rate, per link and partner.
-func TestImpressionsAndCTR(t *testing.T) {
-	_, db := chtest.Database(t)
+func TestImpressionsAndCTR(t *testing.T) { bothWays(t, impressionsAndCTR) }
+
+func impressionsAndCTR(t *testing.T, db *clickhouse.DB, done func(), _ bool) {
 	ctx := context.Background()
 	var clicks []firstclaim.Click
 	var imps []firstclaim.Impression
@@ -282,13 +332,14 @@ func TestImpressionsAndCTR(t *testing.T) {
 		}
 	}
 	imps = append(imps, firstclaim.Impression{ID: "bot", TS: at(10, 8, 59), Link: "L1", PartnerID: "PA", Program: "affiliate", Known: true, Bot: true})
-	w := db.Events()
+	w := writer(db)
 	if err := w.Write(ctx, &sink.Batch{Clicks: clicks, Impressions: imps}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Write(ctx, &sink.Batch{Impressions: imps[:5], Retry: true}); err != nil { // a replay: still once each
 		t.Fatal(err)
 	}
+	done()
 	res := run(t, db, report.Query{By: []string{"link", "partner"}})
 	got := map[string]string{}
 	for _, r := range res.Rows {
@@ -339,19 +390,23 @@ func TestCSVCellsAreNeverFormulas(t *testing.T) {
 // made, by link and by partner, in every output (they all go through Run); one whose click claimed
 // nothing (protected) has no link of its own: it stays out of the rows by link and counts in the
 // totals.
-func TestSignUpsByClickIDTakeTheClicksPartnerAndLink(t *testing.T) {
-	_, db := chtest.Database(t)
-	c1 := firstclaim.Click{ID: "c1", TS: at(10, 10, 0), Link: "L1", PartnerID: "PA", Program: "affiliate", Outcome: firstclaim.OutcomeClaimed,
-		ClaimPartnerID: "PA", ClaimClickID: "c1"}
-	c2 := firstclaim.Click{ID: "c2", TS: at(10, 11, 0), Link: "L2", PartnerID: "PB", Program: "affiliate", Outcome: firstclaim.OutcomeProtected,
+func TestSignUpsByClickIDTakeTheClicksPartnerAndLink(t *testing.T) { bothWays(t, signUpsByClickID) }
+
+func signUpsByClickID(t *testing.T, db *clickhouse.DB, done func(), _ bool) {
+	// Click ids as the redirector makes them (they tell the time they were made).
+	id1, id2 := firstclaim.NewIDString(at(10, 10, 0)), firstclaim.NewIDString(at(10, 11, 0))
+	c1 := firstclaim.Click{ID: id1, TS: at(10, 10, 0), Link: "L1", PartnerID: "PA", Program: "affiliate", Outcome: firstclaim.OutcomeClaimed,
+		ClaimPartnerID: "PA", ClaimClickID: id1}
+	c2 := firstclaim.Click{ID: id2, TS: at(10, 11, 0), Link: "L2", PartnerID: "PB", Program: "affiliate", Outcome: firstclaim.OutcomeProtected,
 		ClaimPartnerID: "PA", ClaimClickID: "c0"}
 	a := func(id, click string) firstclaim.Association {
 		return firstclaim.Association{ID: id, TS: at(10, 12, 0), Program: "affiliate", AccountID: "acc-" + id, ClickID: click, Kind: "register", Source: "s2s"}
 	}
-	if err := db.Events().Write(context.Background(), &sink.Batch{Clicks: []firstclaim.Click{c1, c2},
-		Associations: []firstclaim.Association{a("a1", "c1"), a("a2", "c2")}}); err != nil {
+	if err := writer(db).Write(context.Background(), &sink.Batch{Clicks: []firstclaim.Click{c1, c2},
+		Associations: []firstclaim.Association{a("a1", id1), a("a2", id2)}}); err != nil {
 		t.Fatal(err)
 	}
+	done()
 	byLink := run(t, db, report.Query{By: []string{"link"}})
 	check(t, byLink, map[string]string{"L1": "clicks=1 visitors=1 claims=1 registers=1", "L2": "clicks=1 visitors=1 protected=1"})
 	if byLink.Totals.Counts["registers"] != 2 {

@@ -211,6 +211,12 @@ func Literal(v any) string {
 			parts[i] = Literal(s)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
+	case []uint64:
+		parts := make([]string, len(v))
+		for i, n := range v {
+			parts[i] = fmt.Sprint(n)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }

@@ -5,15 +5,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/firstclaim/firstclaim/clickhouse"
 )
 
 type migrateCmd struct {
 	clickhouse clickhouseFlag
+	rollup     bool
 }
 
-func (c *migrateCmd) flags(fs *flag.FlagSet) { c.clickhouse.register(fs, "") }
+func (c *migrateCmd) flags(fs *flag.FlagSet) {
+	c.clickhouse.register(fs, "")
+	fs.BoolVar(&c.rollup, "rollup", true, "then roll up every day of events that has ended (the rollups reports read; on a database with events, a backfill that says how far it is and may run while servers write)")
+}
 
 func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if c.clickhouse.dsn == "" {
@@ -25,11 +30,29 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	}
 	if len(res.Applied) == 0 {
 		fmt.Fprintf(env.stdout, "database %s is up to date (schema version %d)\n", res.Database, res.Version)
+	} else {
+		for _, m := range res.Applied {
+			fmt.Fprintf(env.stdout, "applied %03d_%s\n", m.Version, m.Name)
+		}
+		fmt.Fprintf(env.stdout, "database %s is at schema version %d\n", res.Database, res.Version)
+	}
+	if !c.rollup {
 		return nil
 	}
-	for _, m := range res.Applied {
-		fmt.Fprintf(env.stdout, "applied %03d_%s\n", m.Version, m.Name)
+	db, err := c.clickhouse.open()
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(env.stdout, "database %s is at schema version %d\n", res.Database, res.Version)
+	defer db.Close()
+	n, err := db.RollPending(ctx, nil, func(r clickhouse.RollResult, i, n int) {
+		fmt.Fprintf(env.stdout, "rolled up %s: %d clicks, %d impressions, %d sign-ups and log-ins in %s (%d of %d days)\n",
+			r.Day.Format(time.DateOnly), r.Clicks, r.Impressions, r.Associations, r.Took.Round(time.Millisecond), i, n)
+	})
+	if err != nil {
+		return fmt.Errorf("rolling up (run migrate again to go on from where it stopped): %w", err)
+	}
+	if n == 0 {
+		fmt.Fprintln(env.stdout, "rollups are up to date")
+	}
 	return nil
 }

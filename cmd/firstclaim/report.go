@@ -18,6 +18,8 @@ type reportCmd struct {
 	partner     string
 	limit       int
 	unknown     bool
+	exact       bool
+	noRollups   bool
 }
 
 func (c *reportCmd) flags(fs *flag.FlagSet) {
@@ -30,11 +32,13 @@ func (c *reportCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.format, "format", "table", "output: table, csv or json")
 	fs.StringVar(&c.partner, "partner", "", "one partner's view: only this partner's numbers")
 	fs.IntVar(&c.limit, "limit", 1000, "most rows")
+	fs.BoolVar(&c.exact, "exact-visitors", false, "count unique visitors exactly, from the raw clicks (slower over long ranges); without it they may be an estimate, marked ≈")
+	fs.BoolVar(&c.noRollups, "no-rollups", false, "read the raw tables only, not the rollups (slower; what rollups are checked against)")
 	fs.BoolVar(&c.unknown, "unknown-codes", false, "list the codes asked for that are no link (hits, first and last seen) instead")
 }
 
 func (c *reportCmd) run(ctx context.Context, env *environment) error {
-	q := report.Query{IncludeBots: c.includeBots, Partner: c.partner, Limit: c.limit}
+	q := report.Query{IncludeBots: c.includeBots, Partner: c.partner, Limit: c.limit, ExactVisitors: c.exact}
 	q.To = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	var err error
 	if c.to != "" {
@@ -62,6 +66,7 @@ func (c *reportCmd) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	defer db.Close()
+	db.ReadRollups(!c.noRollups)
 	if c.unknown {
 		codes, err := db.UnknownCodes(ctx, q.From, q.To, c.limit)
 		if err != nil {
@@ -72,6 +77,12 @@ func (c *reportCmd) run(ctx context.Context, env *environment) error {
 	res, err := report.Run(ctx, db, q)
 	if err != nil {
 		return err
+	}
+	if len(res.Estimates) > 0 && c.format != "table" {
+		// The table says it under the rows; CSV and JSON carry it in their header and "estimates".
+		for _, n := range res.EstimateNotes() {
+			env.log.Info(n)
+		}
 	}
 	switch c.format {
 	case "csv":

@@ -73,6 +73,7 @@ type serveCmd struct {
 	memoryLimit         string
 	maxHeaderBytes      int
 	reportTimeout       time.Duration
+	rollupEvery         time.Duration
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
 	ready func(public, admin net.Addr)
@@ -116,6 +117,7 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Second, "the most a public connection may take to send a request and read its response (or to send its first byte)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a kept-alive public connection may wait for its next request")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 32<<10, "the largest request line and headers the public listener reads; larger requests get 431 (merchants' domains carry big cookies)")
+	fs.DurationVar(&c.rollupEvery, "rollup-every", 5*time.Minute, "how often to roll up the days of events that have ended (the rollups reports read); several servers may all do it; 0: never (another server, or firstclaim migrate, does)")
 	fs.DurationVar(&c.reportTimeout, "report-timeout", 60*time.Second, "the most ClickHouse may spend on one report query (max_execution_time); a wider report is refused, not left to hold the server")
 	fs.StringVar(&c.memoryLimit, "memory-limit", "1GiB", "soft limit of the process's memory, as GOMEMLIMIT: near it the collector runs more often, whatever --gc-percent says; 0 for none; a GOMEMLIMIT in the environment wins")
 	fs.IntVar(&c.gcPercent, "gc-percent", 400, "garbage collector target, as GOGC: the heap may grow this many percent over the live data before a collection; 0 keeps Go's default; a GOGC in the environment wins")
@@ -280,6 +282,11 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		// start-up does not wait for it: a probe in the background tells the operator which it is.
 		go probeClickHouse(db, c.clickhouse.dsn, log)
 		w = db.Events()
+		if c.rollupEvery > 0 {
+			rctx, stop := context.WithCancel(context.Background())
+			go db.RunRoller(rctx, c.rollupEvery, log)
+			s.closers = append(s.closers, func() error { stop(); return nil })
+		}
 	} else {
 		nd, err := ndjson.Open(c.clicks)
 		if err != nil {

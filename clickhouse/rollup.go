@@ -1,0 +1,287 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/firstclaim/firstclaim/report"
+)
+
+// Rollups (sql/migrations/009_rollups.sql) hold the events summed by the dimensions reports group
+// by, a day at a time: a report over months reads thousands of rows instead of millions. They are
+// written by rolling up each UTC day once it has ended, from the raw tables, which costs the INSERT
+// path nothing (a materialized view per rollup table would be computed, written and merged on every
+// INSERT of the sink; measured in bench/results). What makes the rollups exact:
+//
+//   - A day is rolled up RollupGrace after it ends. The writer marks every click and impression it
+//     writes later than LateAfter after it happened, or writes again (a retry, the spool), as
+//     replayed, and records its hour in the replays table; sign-ups and log-ins likewise (their
+//     hours only). Rollups hold the rows never replayed; reports count the rest from the raw tables
+//     for the hours recorded, each id once.
+//   - A run writes a day's rows under an id it draws and records itself in rollup_runs when done;
+//     reports read a day's rows of its first recorded run only. A run cut off counts for nothing,
+//     and two rollers on one day (two servers) do not count twice.
+type family struct {
+	src    report.Source
+	name   string
+	keys   []string // the raw columns it is grouped by, which the rollup table holds by these names
+	hourly bool     // rows of an hour (else of a day)
+}
+
+// families are the rollup tables, smallest first: a report reads the first that holds its
+// dimensions (report.Holds names them; dimensionColumns maps them to these columns).
+var families = []family{
+	{report.SourceClicks, "days", []string{"program"}, false},
+	{report.SourceClicks, "hours", []string{"program", "outcome"}, true},
+	{report.SourceClicks, "referers", []string{"program", "referer_host"}, false},
+	{report.SourceClicks, "places", []string{"program", "country", "device_type"}, false},
+	{report.SourceClicks, "devices", []string{"program", "device_type", "browser"}, false},
+	{report.SourceClicks, "partners", []string{"partner_id", "program", "campaign"}, false},
+	{report.SourceClicks, "links", []string{"partner_id", "link", "program", "campaign"}, false},
+	{report.SourceImpressions, "hours", []string{"program"}, true},
+	{report.SourceImpressions, "links", []string{"partner_id", "link", "program", "campaign"}, false},
+	{report.SourceAssociations, "hours", []string{"program"}, true},
+	{report.SourceAssociations, "links", []string{"partner_id", "link", "program"}, false},
+}
+
+func (f family) table() string { return "rollup_" + f.src.String() + "_" + f.name }
+
+// RollupTables lists the rollup tables (for tests and tools).
+func RollupTables() []string {
+	out := make([]string, len(families))
+	for i, f := range families {
+		out[i] = f.table()
+	}
+	return out
+}
+
+const (
+	// RollupGrace is how long after a day ends it is rolled up: every row of the day written on
+	// time (within LateAfter) is stored by then, with room for clocks a few minutes apart.
+	RollupGrace = 10 * time.Minute
+	// LateAfter is how long after an event the writer may store it as written on time; later, it is
+	// marked replayed and counted from the raw tables (see family).
+	LateAfter = time.Minute
+)
+
+// rollSQL is the INSERT that writes a run's rows of a family for [start, end), and its parameters.
+func rollSQL(f family, run uint64, start, end time.Time) (string, []any) {
+	grain := "toStartOfDay"
+	if f.hourly {
+		grain = "toStartOfHour"
+	}
+	r := strings.NewReplacer("{table}", f.table(), "{keys}", strings.Join(f.keys, ", "), "{grain}", grain)
+	from, to := DateTime(start), DateTime(end)
+	switch f.src {
+	case report.SourceClicks:
+		return r.Replace(fill(template("rollups/clicks"))), []any{run, from, to}
+	case report.SourceImpressions:
+		q := strings.ReplaceAll(fill(template("rollups/impressions")), "{range}", "ts >= ? AND ts < ?")
+		return r.Replace(q), []any{run, from, to}
+	default:
+		q := strings.ReplaceAll(fill(template("rollups/associations")), "{range}", "ts >= ? AND ts < ?")
+		return r.Replace(q), []any{run, from, to, from, to, from, to}
+	}
+}
+
+// fill puts the shared fragments of sql/rollups into a query.
+func fill(q string) string {
+	return strings.NewReplacer(
+		"{click_states}", fragment("rollups/click_counts")+",\n"+fragment("rollups/click_visitors"),
+		"{impression_states}", fragment("rollups/impression_states"),
+		"{association_states}", fragment("rollups/association_states"),
+		"{impressions_once}", fragment("rollups/impressions_once"),
+		"{associations_resolved}", fragment("rollups/associations_resolved"),
+	).Replace(q)
+}
+
+// RollResult says what rolling up one day did.
+type RollResult struct {
+	Day                               time.Time
+	Run                               uint64
+	Clicks, Impressions, Associations uint64
+	Took                              time.Duration
+}
+
+// RollDay rolls up the events of one UTC day into every rollup table under a new run and records
+// the run. Call it only for a day that ended RollupGrace ago (RollPending does). Rolling a day that
+// has a run already writes rows no report reads.
+func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
+	start := time.Now()
+	day = day.UTC().Truncate(24 * time.Hour)
+	res := RollResult{Day: day, Run: rand.Uint64() | 1}
+	var legacy uint64
+	if err := db.conn.QueryRow(ctx, Query("rollups/legacy_copies"), DateTime(day), DateTime(day.Add(24*time.Hour))).Scan(&legacy); err != nil {
+		return res, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
+	}
+	if legacy > 0 {
+		if err := db.conn.Exec(ctx, "OPTIMIZE TABLE clicks PARTITION "+day.Format("200601")+" FINAL"); err != nil {
+			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format("2006-01"), err)
+		}
+	}
+	for _, f := range families {
+		q, args := rollSQL(f, res.Run, day, day.Add(24*time.Hour))
+		if err := db.conn.Exec(ctx, q, args...); err != nil {
+			return res, fmt.Errorf("cannot roll up %s into %s: %w", day.Format(time.DateOnly), f.table(), err)
+		}
+	}
+	// What the run holds, recorded with it (for progress and for the check of a day's rollups).
+	counts := []struct {
+		dst *uint64
+		q   string
+	}{
+		{&res.Clicks, "SELECT sum(clicks_humans + clicks_bots) FROM rollup_clicks_days WHERE run = ?"},
+		{&res.Impressions, "SELECT sum(impressions_humans + impressions_bots) FROM rollup_impressions_hours WHERE run = ?"},
+		{&res.Associations, "SELECT uniqExactIfMerge(registers) + uniqExactIfMerge(logins) FROM rollup_associations_hours WHERE run = ?"},
+	}
+	for _, c := range counts {
+		if err := db.conn.QueryRow(ctx, c.q, res.Run).Scan(c.dst); err != nil {
+			return res, fmt.Errorf("cannot count the rollup of %s: %w", day.Format(time.DateOnly), err)
+		}
+	}
+	err := db.insert(ctx, "INSERT INTO rollup_runs (day, run, committed_ns, clicks, impressions, associations)", 1,
+		func(bt driver.Batch, _ int) error {
+			return bt.Append(day, res.Run, uint64(time.Now().UnixNano()), res.Clicks, res.Impressions, res.Associations)
+		})
+	if err != nil {
+		return res, fmt.Errorf("cannot record the rollup of %s: %w", day.Format(time.DateOnly), err)
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// rollupRuns returns the run that holds each rolled-up day (the first recorded).
+func (db *DB) rollupRuns(ctx context.Context) (map[time.Time]uint64, error) {
+	out := map[time.Time]uint64{}
+	err := db.each(ctx, "rollup runs", Query("rollups/runs"), nil, func(rows driver.Rows) error {
+		var day time.Time
+		var run uint64
+		if err := rows.Scan(&day, &run); err != nil {
+			return err
+		}
+		out[time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)] = run
+		return nil
+	})
+	return out, err
+}
+
+// PendingDays returns the days that have ended RollupGrace ago (by the server's clock) and have
+// no rollup, oldest first, from the first day holding events.
+func (db *DB) PendingDays(ctx context.Context) ([]time.Time, error) {
+	var first uint32
+	if err := db.conn.QueryRow(ctx, Query("rollups/event_days")).Scan(&first); err != nil {
+		return nil, fmt.Errorf("cannot find the first day of events: %w", err)
+	}
+	if first == 0 {
+		return nil, nil
+	}
+	var now time.Time
+	if err := db.conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return nil, err
+	}
+	done, err := db.rollupRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	for d := time.Unix(int64(first), 0).UTC().Truncate(24 * time.Hour); !d.Add(24*time.Hour + RollupGrace).After(now); d = d.Add(24 * time.Hour) {
+		if _, ok := done[d]; !ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// RollPending rolls up every pending day, oldest first, and logs each; progress, when not nil,
+// hears of each day done (i of n). It returns the days rolled up.
+func (db *DB) RollPending(ctx context.Context, log *slog.Logger, progress func(r RollResult, i, n int)) (int, error) {
+	return db.rollPending(ctx, log, progress, false)
+}
+
+func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r RollResult, i, n int), newestFirst bool) (int, error) {
+	days, err := db.PendingDays(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if newestFirst {
+		slices.Reverse(days)
+	}
+	rolled := 0
+	for i, d := range days {
+		if i > 0 {
+			// Another roller (a migrate's backfill, another server) may have done it meanwhile.
+			if runs, err := db.rollupRuns(ctx); err == nil {
+				if _, done := runs[d]; done {
+					continue
+				}
+			}
+		}
+		r, err := db.RollDay(ctx, d)
+		if err != nil {
+			return rolled, err
+		}
+		rolled++
+		if log != nil {
+			log.Info("rolled up a day", "day", d.Format(time.DateOnly), "clicks", r.Clicks, "impressions", r.Impressions,
+				"associations", r.Associations, "took", r.Took.Round(time.Millisecond), "done", i+1, "of", len(days))
+		}
+		if progress != nil {
+			progress(r, i+1, len(days))
+		}
+	}
+	return rolled, nil
+}
+
+// RunRoller rolls up pending days every interval (with a little jitter, so that edges started
+// together do not roll the same day at once), newest first (the days reports ask for most; a
+// backfill by migrate goes oldest first, and the two meet), until ctx ends. Errors are logged; the
+// next round tries again.
+func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logger) {
+	for {
+		wait := every + rand.N(every/10+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if _, err := db.rollPending(ctx, log, nil, true); err != nil && ctx.Err() == nil {
+			log.Warn("rollups: could not roll up; trying again later", "err", err)
+		}
+	}
+}
+
+// hourRanges merges sorted hours into ranges of consecutive hours, [start, end) each.
+func hourRanges(hours []time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	for _, h := range hours {
+		if n := len(out); n > 0 && out[n-1][1].Equal(h) {
+			out[n-1][1] = h.Add(time.Hour)
+			continue
+		}
+		out = append(out, [2]time.Time{h, h.Add(time.Hour)})
+	}
+	return out
+}
+
+// replayedHours returns the hours of [from, to) where rows of src were written late or replayed.
+func (db *DB) replayedHours(ctx context.Context, src report.Source, from, to time.Time) ([]time.Time, error) {
+	var out []time.Time
+	err := db.each(ctx, "replayed hours", Query("rollups/replayed_hours"), []any{src.String(), DateTime(from), DateTime(to)},
+		func(rows driver.Rows) error {
+			var h time.Time
+			if err := rows.Scan(&h); err != nil {
+				return err
+			}
+			out = append(out, h.UTC())
+			return nil
+		})
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out, err
+}

@@ -1,0 +1,349 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/clickhouse"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
+	"github.com/firstclaim/firstclaim/report"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+// rollupData writes six days of events (October 1-6, 2026) as edges write them, with what goes
+// wrong: a batch stored and then replayed (its acknowledgement lost), a batch that reached
+// ClickHouse only through the spool, and one written hours late. It returns the batches written
+// on time, to replay later.
+func rollupData(t *testing.T, db *clickhouse.DB) []*sink.Batch {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 11))
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	programs := []string{"affiliate", "ambassador-2025", "refer-a-friend"}
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	var clickIDs []string
+	var batches []*sink.Batch
+	for h := 0; h < 6*24; h++ {
+		hour := day0.Add(time.Duration(h) * time.Hour)
+		b := &sink.Batch{}
+		for i := range 5 + rng.IntN(30) {
+			ts := hour.Add(time.Duration(rng.IntN(3600_000)) * time.Millisecond)
+			link := rng.IntN(12)
+			partner := link % 6
+			c := firstclaim.Click{ID: firstclaim.NewIDString(ts), TS: ts, Link: fmt.Sprintf("L%d", link), PartnerID: fmt.Sprintf("P%d", partner),
+				Program: programs[partner%3], Campaign: fmt.Sprintf("camp%d", partner%2), Outcome: firstclaim.Outcome(1 + rng.IntN(3)),
+				Country: pick("DE", "FR", "US", ""), DeviceType: pick("desktop", "mobile", "tablet"), Browser: pick("Chrome", "Safari", "Firefox"),
+				RefererHost: pick("news.example", "t.co", ""), Visitor: rng.Uint64N(300), Duplicate: rng.IntN(20) == 0}
+			switch rng.IntN(20) {
+			case 0:
+				c.Bot, c.Outcome, c.DeviceType = true, firstclaim.OutcomeBot, "bot"
+			case 1:
+				c.NotNavigation, c.Outcome = true, firstclaim.OutcomeNotNavigation
+			}
+			c.ClaimPartnerID, c.ClaimClickID = c.PartnerID, c.ID
+			if c.Outcome != firstclaim.OutcomeClaimed {
+				c.ClaimClickID = "an-earlier-click"
+			}
+			clickIDs = append(clickIDs, c.ID)
+			b.Clicks = append(b.Clicks, c)
+			if i%2 == 0 {
+				b.Impressions = append(b.Impressions, firstclaim.Impression{ID: fmt.Sprintf("im-%d-%d", h, i), TS: ts.Add(-time.Second),
+					Link: c.Link, PartnerID: c.PartnerID, Program: c.Program, Campaign: c.Campaign, Known: true, Bot: rng.IntN(10) == 0,
+					Duplicate: rng.IntN(10) == 0})
+			}
+		}
+		for i := range rng.IntN(4) {
+			ts := hour.Add(time.Duration(rng.IntN(3600)) * time.Second)
+			a := firstclaim.Association{ID: fmt.Sprintf("as-%d-%d", h, i), TS: ts, AccountID: fmt.Sprintf("acc-%d", rng.IntN(400)),
+				Program: programs[rng.IntN(3)], Kind: pick(firstclaim.KindRegister, firstclaim.KindLogin)}
+			if rng.IntN(2) == 0 {
+				a.PartnerID, a.Link, a.Source = fmt.Sprintf("P%d", rng.IntN(6)), fmt.Sprintf("L%d", rng.IntN(12)), "pixel"
+			} else {
+				a.ClickID, a.Source = clickIDs[rng.IntN(len(clickIDs))], "s2s" // only the click id: it takes the click's partner
+			}
+			b.Associations = append(b.Associations, a)
+		}
+		batches = append(batches, b)
+	}
+	ctx := context.Background()
+	for i, b := range batches {
+		w := db.Events()
+		at := b.Clicks[0].TS
+		for _, c := range b.Clicks {
+			at = minTime(at, c.TS)
+		}
+		for _, m := range b.Impressions {
+			at = minTime(at, m.TS)
+		}
+		for _, a := range b.Associations {
+			at = minTime(at, a.TS)
+		}
+		switch {
+		case i == 30: // reached ClickHouse only through the spool
+			b.Retry = true
+		case i == 50: // written three hours late
+			at = at.Add(3 * time.Hour)
+		}
+		w.SetClock(func() time.Time { return at })
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Retry = false
+	}
+	// Acknowledgements lost: two batches stored again by the spool.
+	for _, i := range []int{10, 70} {
+		if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[i].Clicks, Impressions: batches[i].Impressions,
+			Associations: batches[i].Associations, Retry: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return batches
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// The rollups give the answers the raw tables give, for random ranges (whole hours, some days
+// rolled up and some not), dimensions and filters, with replays before and after the days were
+// rolled up, a merge that folds what it can, an import of sign-ups into a day already rolled up,
+// a run cut off and a second run of a day; unique visitors within the bound the result states.
+func TestRollupsAnswerAsTheRawTables(t *testing.T) {
+	dsn, db := chtest.Database(t)
+	raw, err := clickhouse.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.ReadRollups(false)
+	batches := rollupData(t, db)
+	ctx := context.Background()
+	day := func(d int) time.Time { return time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC) }
+	for d := 1; d <= 4; d++ { // October 5 and 6 stay on the raw tables
+		if _, err := db.RollDay(ctx, day(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second run of a day (another server rolling it at the same moment) and a run cut off
+	// before it was recorded: neither may count.
+	if _, err := db.RollDay(ctx, day(2)); err != nil {
+		t.Fatal(err)
+	}
+	qs, args := clickhouse.RollSQLs(12345, day(3), day(4))
+	for i, q := range qs {
+		chtest.Exec(t, db, q, args[i]...)
+	}
+	// After the days were rolled up: a batch of a rolled-up day replayed, sign-ups imported into
+	// one, and every merge ClickHouse can do, done.
+	if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[40].Clicks, Impressions: batches[40].Impressions, Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	imported := &attribution.Input{Associations: []attribution.Association{
+		{TS: day(2).Add(5 * time.Hour), Program: "affiliate", AccountID: "imported-1", PartnerID: "P1", Kind: firstclaim.KindRegister},
+		{TS: day(3).Add(9 * time.Hour), Program: "affiliate", AccountID: "imported-2", ClickID: batches[60].Clicks[0].ID, Kind: firstclaim.KindRegister},
+	}}
+	if _, err := db.Import(ctx, imported, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"clicks", "impressions", "associations"} {
+		chtest.Exec(t, db, "OPTIMIZE TABLE "+table+" FINAL")
+	}
+
+	rng := rand.New(rand.NewPCG(3, 5))
+	dims := []string{"day", "hour", "partner", "program", "link", "campaign", "outcome", "country", "device", "browser", "referer_host"}
+	values := map[string][]string{"partner": {"P1", "P4"}, "program": {"affiliate", "refer-a-friend"}, "link": {"L3", "L7"},
+		"campaign": {"camp1"}, "outcome": {"claimed", "kept"}, "country": {"DE", ""}, "device": {"mobile"}, "browser": {"Safari"},
+		"referer_host": {"t.co"}}
+	start := time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC)
+	viaRollups := 0
+	for i := range 60 {
+		from := start.Add(time.Duration(rng.IntN(24*7)) * time.Hour)
+		to := from.Add(time.Duration(1+rng.IntN(24*7)) * time.Hour)
+		if i%4 == 0 { // whole days too, as reports mostly ask
+			from, to = from.Truncate(24*time.Hour), to.Truncate(24*time.Hour).Add(24*time.Hour)
+		}
+		q := report.Query{From: from, To: to, IncludeBots: rng.IntN(3) == 0, Limit: 5 + rng.IntN(30)}
+		for range rng.IntN(3) {
+			if d := dims[rng.IntN(len(dims))]; !slices.Contains(q.By, d) {
+				q.By = append(q.By, d)
+			}
+		}
+		if rng.IntN(2) == 0 {
+			k := slices.Sorted(maps.Keys(values))[rng.IntN(len(values))]
+			q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
+		}
+		want, err := report.Run(ctx, raw, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := report.Run(ctx, db, q)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		if _, ok := got.Estimates["visitors"]; ok {
+			viaRollups++
+		}
+		compareResults(t, fmt.Sprintf("%s..%s by %v where %v bots %v", from.Format("01-02T15"), to.Format("01-02T15"), q.By, q.Where, q.IncludeBots), want, got)
+	}
+	if viaRollups < 30 {
+		t.Fatalf("only %d of 60 reports read rollups", viaRollups)
+	}
+}
+
+// compareResults fails unless two results have the same rows and numbers, unique visitors aside,
+// which may differ by the bound the estimate states.
+func compareResults(t *testing.T, name string, want, got *report.Result) {
+	t.Helper()
+	row := func(r report.Row, by []string) string {
+		var k []string
+		for _, b := range by {
+			k = append(k, r.Dims[b])
+		}
+		return strings.Join(k, "|")
+	}
+	check := func(what string, w, g report.Row) {
+		for _, m := range report.Metrics() {
+			if m == "visitors" {
+				bound := 0.0
+				if e, ok := got.Estimates[m]; ok {
+					bound = e.Error * float64(w.Counts[m])
+				}
+				if d := math.Abs(float64(g.Counts[m]) - float64(w.Counts[m])); d > bound {
+					t.Errorf("%s %s: visitors %d, exactly %d", name, what, g.Counts[m], w.Counts[m])
+				}
+				continue
+			}
+			if g.Counts[m] != w.Counts[m] {
+				t.Errorf("%s %s: %s %d, raw tables %d", name, what, m, g.Counts[m], w.Counts[m])
+			}
+		}
+	}
+	check("totals", want.Totals, got.Totals)
+	if len(want.Rows) != len(got.Rows) {
+		t.Errorf("%s: %d rows, raw tables %d", name, len(got.Rows), len(want.Rows))
+		return
+	}
+	for i := range want.Rows {
+		if row(want.Rows[i], want.Query.By) != row(got.Rows[i], got.Query.By) {
+			t.Errorf("%s: row %d is %q, raw tables %q", name, i, row(got.Rows[i], got.Query.By), row(want.Rows[i], want.Query.By))
+			continue
+		}
+		check(row(want.Rows[i], want.Query.By), want.Rows[i], got.Rows[i])
+	}
+}
+
+// A day is rolled up once it has ended and RollupGrace has passed, not before; a day rolled up is
+// not pending again.
+func TestPendingDays(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	if days, err := db.PendingDays(ctx); err != nil || len(days) != 0 {
+		t.Fatalf("an empty database has pending days %v (%v)", days, err)
+	}
+	now := time.Now().UTC()
+	w := db.Events()
+	for _, ts := range []time.Time{now.Add(-50 * time.Hour), now} {
+		if err := w.Write(ctx, &sink.Batch{Clicks: []firstclaim.Click{{ID: firstclaim.NewIDString(ts), TS: ts, Link: "L", PartnerID: "P",
+			Program: "affiliate", Outcome: firstclaim.OutcomeClaimed}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	days, err := db.PendingDays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := now.Add(-50 * time.Hour).Truncate(24 * time.Hour)
+	var want []time.Time
+	for d := first; !d.Add(24*time.Hour + clickhouse.RollupGrace).After(now); d = d.Add(24 * time.Hour) {
+		want = append(want, d)
+	}
+	if !slices.Equal(days, want) || len(want) < 2 {
+		t.Fatalf("pending %v, want %v", days, want)
+	}
+	n, err := db.RollPending(ctx, nil, nil)
+	if err != nil || n != len(want) {
+		t.Fatalf("rolled %d: %v", n, err)
+	}
+	if days, err := db.PendingDays(ctx); err != nil || len(days) != 0 {
+		t.Fatalf("still pending %v (%v)", days, err)
+	}
+}
+
+// The writer marks what it writes late or again, and records the hours before the rows.
+func TestClickHouseWriterMarksLateRows(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	onTime, late := now.Add(-10*time.Second), now.Add(-2*time.Hour)
+	mk := func(ts time.Time) firstclaim.Click {
+		return firstclaim.Click{ID: firstclaim.NewIDString(ts), TS: ts, Link: "L", PartnerID: "P", Program: "affiliate", Outcome: firstclaim.OutcomeClaimed}
+	}
+	b := &sink.Batch{Clicks: []firstclaim.Click{mk(onTime), mk(late)},
+		Impressions: []firstclaim.Impression{{ID: "i-on-time", TS: onTime, Link: "L"}, {ID: "i-late", TS: late, Link: "L"}}}
+	if err := db.Events().Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := chtest.Count(t, db, "SELECT count() FROM clicks WHERE replayed = 1 AND rewritten = 1 AND click_id = ?", b.Clicks[1].ID); n != 1 {
+		t.Errorf("the late click is not marked")
+	}
+	if n := chtest.Count(t, db, "SELECT count() FROM clicks WHERE replayed = 0 AND rewritten = 0 AND click_id = ?", b.Clicks[0].ID); n != 1 {
+		t.Errorf("the click on time is marked")
+	}
+	if n := chtest.Count(t, db, "SELECT count() FROM impressions WHERE replayed = 1 AND impression_id = 'i-late'"); n != 1 {
+		t.Errorf("the late impression is not marked")
+	}
+	if n := chtest.Count(t, db, "SELECT sum(rows) FROM replays WHERE period = ?", late.Truncate(time.Hour)); n != 2 {
+		t.Errorf("the late hour holds %d rows in replays, want 2", n)
+	}
+	// A replay of the batch: every row marked, the hours recorded.
+	if err := db.Events().Write(ctx, &sink.Batch{Clicks: b.Clicks[:1], Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chtest.Count(t, db, "SELECT count() FROM clicks WHERE click_id = ?", b.Clicks[0].ID); n != 2 {
+		t.Errorf("the replayed click is in %d rows, want 2 (a merge must not fold them)", n)
+	}
+	chtest.Exec(t, db, "OPTIMIZE TABLE clicks FINAL")
+	if n := chtest.Count(t, db, "SELECT count() FROM clicks WHERE click_id = ? AND replayed = 0", b.Clicks[0].ID); n != 1 {
+		t.Errorf("after a merge, the click written first is gone")
+	}
+}
+
+// A click stored and then stored again by a replay of a release that did not keep copies apart
+// (both rows with the same sorting key) counts once, before and after the merge that folds them.
+func TestRollupsOfCopiesWrittenBeforeTheyWereKeptApart(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	day := time.Date(2026, 10, 7, 0, 0, 0, 0, time.UTC)
+	ts := day.Add(15 * time.Hour)
+	id := firstclaim.NewIDString(ts)
+	for _, replayed := range []int{0, 1} {
+		chtest.Exec(t, db, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor, replayed)
+SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?`, id, ts, replayed)
+	}
+	chtest.Exec(t, db, "INSERT INTO replays (period, source, rows) SELECT ?, 'clicks', 1", ts.Truncate(time.Hour))
+	if _, err := db.RollDay(ctx, day); err != nil {
+		t.Fatal(err)
+	}
+	q := report.Query{From: day, To: day.Add(24 * time.Hour)}
+	for _, when := range []string{"rolled up", "merged"} {
+		res, err := report.Run(ctx, db, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := res.Estimates["visitors"]; !ok || res.Totals.Counts["clicks"] != 1 {
+			t.Fatalf("%s: %d clicks (read from rollups: %v), want 1", when, res.Totals.Counts["clicks"], ok)
+		}
+		chtest.Exec(t, db, "OPTIMIZE TABLE clicks FINAL")
+	}
+}
