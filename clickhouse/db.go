@@ -22,6 +22,9 @@ type DB struct {
 	name  string        // the database
 	limit time.Duration // a report query's time limit (SetQueryTimeout); 0: none
 	raw   bool          // reports read the raw tables only (ReadRollups)
+	// readers bounds the report queries under way to one less than the pool's connections, so
+	// that the sink's INSERTs always find one.
+	readers chan struct{}
 }
 
 // ReadRollups says whether reports read rollups where they can (the default) or the raw tables
@@ -39,7 +42,7 @@ func Open(dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", Redact(dsn), err)
 	}
-	return &DB{conn: conn, dsn: dsn, name: opts.Auth.Database}, nil
+	return &DB{conn: conn, dsn: dsn, name: opts.Auth.Database, readers: make(chan struct{}, max(1, opts.MaxOpenConns-1))}, nil
 }
 
 // SetQueryTimeout bounds each report query: ClickHouse stops it after d (max_execution_time) and

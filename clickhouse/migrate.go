@@ -87,8 +87,8 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 			}
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data block that Exec never sends.
-		db := &DB{conn: conn}
-		if err := db.insert(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", 1, func(bt driver.Batch, _ int) error {
+		rec := &DB{conn: conn}
+		if err := rec.insert(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", 1, func(bt driver.Batch, _ int) error {
 			return bt.Append(m.Version, m.Name, DateTime(time.Now()))
 		}); err != nil {
 			return res, fmt.Errorf("cannot record migration %03d_%s: %w", m.Version, m.Name, err)

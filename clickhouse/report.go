@@ -85,6 +85,15 @@ func reportSQL(tmpl string, src report.Source, s report.Slice) (string, []any, e
 func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) (report.Answer, error) {
 	ctx, cancel := db.readContext(ctx)
 	defer cancel()
+	// A report asks for its sources at once, and several reports may run together: each waits for
+	// a reader's place here, as long as its context allows, rather than for a pooled connection,
+	// which the driver gives up on after the dial timeout.
+	select {
+	case db.readers <- struct{}{}:
+		defer func() { <-db.readers }()
+	case <-ctx.Done():
+		return report.Answer{}, ctx.Err()
+	}
 	if src != report.SourceLines && !db.raw {
 		runs, err := db.rollupRuns(ctx)
 		if err != nil {

@@ -347,3 +347,33 @@ SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?`, id, ts, replayed)
 		chtest.Exec(t, db, "OPTIMIZE TABLE clicks FINAL")
 	}
 }
+
+// A report asks for all its sources at once; with slow queries and a small pool, they wait for a
+// place instead of failing on the driver's wait for a connection (its dial timeout).
+func TestReportsWaitForAConnection(t *testing.T) {
+	dsn, db := chtest.Database(t)
+	ctx := context.Background()
+	if err := db.Conn().Exec(ctx, `INSERT INTO clicks (click_id, ts, link, partner_id, program, visitor, country)
+		SELECT toString(number), toDateTime('2026-11-10 00:00:00', 'UTC') + number % 86400, concat('l', toString(number % 5000)),
+			concat('p', toString(number % 50)), 'affiliate', intHash64(number) % 100000, 'DE'
+		FROM numbers(3000000)`); err != nil {
+		t.Fatal(err)
+	}
+	small, err := clickhouse.Open(dsn + "?max_open_conns=2&dial_timeout=20ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	small.ReadRollups(false)
+	q := report.Query{From: time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 11, 0, 0, 0, 0, time.UTC),
+		By: []string{"link"}, ExactVisitors: true}
+	began := time.Now()
+	res, err := report.Run(ctx, small, q)
+	if err != nil {
+		t.Fatalf("a report over a small pool failed: %v", err)
+	}
+	if res.Totals.Counts["clicks"] != 3000000 {
+		t.Fatalf("clicks %d", res.Totals.Counts["clicks"])
+	}
+	t.Logf("the report took %s with 2 connections (each query longer than the 20 ms the driver waits for one)", time.Since(began))
+}
