@@ -32,6 +32,8 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		`INSERT INTO commissions (program, partner_id, line, ref, status, currency, base, commission, ts, computed_at, network_click_id) VALUES ('affiliate', 'PA', 'order', 'o1', 'approved', 'USD', 1000, 50, '2026-11-10 12:00:00', '2026-11-11 00:00:00', 'n1')`,
 		`INSERT INTO unknown_codes (row_id, minute, code, hits, first_seen, last_seen) VALUES ('u1', '2026-11-10 10:00:00', 'wp-login.php', 9, '2026-11-10 10:00:01', '2026-11-10 10:00:59')`,
 		`INSERT INTO postbacks (network, program, line, ref, status, ok) VALUES ('n', 'affiliate', 'order', 'o1', 'pending', 1)`,
+		`INSERT INTO link_versions (code, version, url, partner_id, program, campaign, status, expires_at, actor, request, op) VALUES ('L1', 7, 'https://shop.example.com/', 'PA', 'affiliate', '', 'active', 0, 'admin', 'create\x1fadmin\x1fk', 'create')`,
+		`INSERT INTO link_claims (code, claimed_ns, writer, request, released) VALUES ('L1', 5, 'w1', 'r', 0), ('L2', 6, 'w1', 'r', 0), ('L2', 6, 'w1', 'r', 1)`,
 	}
 	params := map[string][]any{
 		"schema/schema_migrations":        nil,
@@ -51,6 +53,11 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"rollups/event_days":              nil,
 		"rollups/replayed_hours":          {"clicks", from, to},
 		"rollups/legacy_copies":           {from, to},
+		"links/since":                     {uint32(0)},
+		"links/history":                   {"L1"},
+		"links/claims":                    {[]string{"L1", "L2"}},
+		"links/request":                   {"create\x1fadmin\x1fk"},
+		"links/clock":                     nil,
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
@@ -147,6 +154,8 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"L1\t1\t1\t1",
 		"wp-login.php\t9\t2026-11-10 10:00:01\t2026-11-10 10:00:59", // unknown codes
 		"rolled\t1", // the day's clicks in rollup_clicks_links
+		"L1\t7\thttps://shop.example.com/\tPA\taffiliate\t\tactive\t0\tadmin\tcreate\t", // a link's versions
+		"L1\t5\tw1\tr\n", // the standing claims (L2's is released)
 		// Read with rollups: c1 once (its replayed row a repeat), one visitor, the sign-up of the
 		// click it names, the impression; with and without the visitors' separate query.
 		"rollup clicks \n1\t1\t0\t0\t0\t0\t0\t1\n",
@@ -161,6 +170,9 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		if !strings.Contains(out, want) {
 			t.Errorf("current engine output lacks %q", want)
 		}
+	}
+	if strings.Contains(out, "L2\t6\tw1") {
+		t.Error("a released claim is read as standing")
 	}
 	if t.Failed() {
 		t.Fatalf("current engine printed:\n%s", out)

@@ -42,7 +42,7 @@ func TestMigrateCreatesEveryTableAndIsIdempotent(t *testing.T) {
 	if store.Database() == "" {
 		t.Fatal("no database name")
 	}
-	for _, table := range []string{"clicks", "impressions", "associations", "links", "accounts", "partners", "orders", "commissions", "schema_migrations"} {
+	for _, table := range []string{"clicks", "impressions", "associations", "link_versions", "link_claims", "accounts", "partners", "orders", "commissions", "schema_migrations"} {
 		if n := chtest.Count(t, store, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", store.Database(), table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}

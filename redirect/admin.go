@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"crypto/subtle"
+	"github.com/firstclaim/firstclaim/internal/routes"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -24,8 +25,8 @@ type AdminOptions struct {
 // AdminHandler serves /healthz (the process is up), /readyz (it takes traffic: links loaded, not
 // draining), /metrics (Prometheus text format) and /debug/pprof/ (profiles). Add report routes to the returned mux with
 // RequireToken.
-func AdminHandler(opts AdminOptions) *http.ServeMux {
-	mux := http.NewServeMux()
+func AdminHandler(opts AdminOptions) *routes.Mux {
+	mux := routes.New()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -74,4 +75,19 @@ func RequireToken(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// AdminRoutes are the admin handler's own routes, as registered (reports and links add theirs).
+func AdminRoutes() []string { return AdminHandler(AdminOptions{}).Patterns() }
+
+// PublicRoutes are the public listener's routes (Server.Handler), in the form of http.ServeMux's
+// patterns.
+func PublicRoutes() []string {
+	return []string{
+		"GET /r/{code}",
+		"GET " + string(pathImpressionPixel),
+		"GET " + string(pathAssocPixel),
+		"POST " + string(pathAssocAPI),
+		"GET " + string(pathHealth),
+	}
 }

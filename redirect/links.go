@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,10 +45,10 @@ func (l *Link) Active(t time.Time) bool {
 const MaxCodeLen = 128
 
 // ValidCode reports whether code can be a link code: 1 to MaxCodeLen letters, digits, '-', '_',
-// '.' or '~' (the URL-safe characters, so a code never needs escaping).
+// '.' or '~' (the URL-safe characters, so a code never needs escaping), other than "." and "..".
 func ValidCode(code []byte) bool {
-	if len(code) == 0 || len(code) > MaxCodeLen {
-		return false
+	if len(code) == 0 || len(code) > MaxCodeLen || string(code) == "." || string(code) == ".." {
+		return false // "." and ".." are path segments that browsers and routers resolve away
 	}
 	for _, c := range code {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
@@ -88,7 +89,7 @@ func ReadLinks(path string, knownProgram func(name string) bool) ([]Link, error)
 	if strings.EqualFold(filepath.Ext(path), ".json") || bytes.HasPrefix(trimmed, []byte("[")) {
 		links, lines, err = readLinksJSON(data)
 	} else {
-		links, lines, err = readLinksCSV(data)
+		links, lines, err = readLinksCSV(data, true, 0)
 	}
 	if err != nil {
 		var le *LoadError
@@ -111,6 +112,10 @@ func ReadLinks(path string, knownProgram func(name string) bool) ([]Link, error)
 	compact(links)
 	return links, nil
 }
+
+// CompactLinks moves the links' text into one allocation (see compact): for links read from
+// elsewhere than a file, before Replace.
+func CompactLinks(links []Link) { compact(links) }
 
 // compact moves the links' text into one allocation, with the names that repeat (partners,
 // programs, campaigns) stored once. The parsers leave one or more strings per line; 100,000 links
@@ -150,28 +155,55 @@ func compact(links []Link) {
 	}
 }
 
-func checkLink(l *Link, knownProgram func(string) bool) error {
+// FieldError is a link that cannot be served, and the field that makes it so.
+type FieldError struct {
+	Field string // code, url, partner, program, campaign, status or expires_at
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// CheckLink checks l as a links file's line is checked (the code's alphabet, the destination's
+// rules, the names' length, a configured program, the status) and fills in its default status.
+// The error is a *FieldError.
+func CheckLink(l *Link, knownProgram func(string) bool) error {
+	if err := checkLink(l, knownProgram); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkLink(l *Link, knownProgram func(string) bool) *FieldError {
 	if !ValidCode([]byte(l.Code)) {
-		return fmt.Errorf("code %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", l.Code, MaxCodeLen)
+		return &FieldError{"code", fmt.Errorf("code %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", l.Code, MaxCodeLen)}
 	}
 	if err := attribution.CheckDestination(l.URL); err != nil {
-		return fmt.Errorf("url: %w", err)
+		return &FieldError{"url", fmt.Errorf("url: %w", err)}
 	}
 	if err := checkText("partner", l.PartnerID, true); err != nil {
-		return err
+		return &FieldError{"partner", err}
 	}
 	if err := checkText("campaign", l.Campaign, false); err != nil {
-		return err
+		return &FieldError{"campaign", err}
 	}
 	if !knownProgram(l.Program) {
-		return fmt.Errorf("program %q is not configured (add it to the programs file)", l.Program)
+		return &FieldError{"program", fmt.Errorf("program %q is not configured (add it to the programs file)", l.Program)}
+	}
+	if !l.ExpiresAt.IsZero() {
+		// Stored as whole seconds from 1970 to 2106 (ClickHouse's DateTime): anything else would
+		// come back as another time.
+		l.ExpiresAt = l.ExpiresAt.UTC().Truncate(time.Second)
+		if l.ExpiresAt.Unix() < 1 || l.ExpiresAt.Unix() > math.MaxUint32 {
+			return &FieldError{"expires_at", fmt.Errorf("expires_at %s: want a time from 1970 to 2106", l.ExpiresAt.Format(time.RFC3339))}
+		}
 	}
 	switch l.Status {
 	case "":
 		l.Status = StatusActive
 	case StatusActive, StatusDisabled:
 	default:
-		return fmt.Errorf("status %q: want %s or %s", l.Status, StatusActive, StatusDisabled)
+		return &FieldError{"status", fmt.Errorf("status %q: want %s or %s", l.Status, StatusActive, StatusDisabled)}
 	}
 	return nil
 }
@@ -195,7 +227,17 @@ func checkText(field, v string, required bool) error {
 	return nil
 }
 
-func readLinksCSV(data []byte) ([]Link, []int, error) {
+// DecodeLinksCSV reads up to max links in the links file's CSV form, with the line each is on,
+// where the code column may be left out (codes to be generated); it does not check them
+// (CheckLink does). More than max is ErrTooManyLinks.
+func DecodeLinksCSV(data []byte, max int) ([]Link, []int, error) {
+	return readLinksCSV(data, false, max)
+}
+
+// ErrTooManyLinks is a body with more links than allowed.
+var ErrTooManyLinks = errors.New("too many links")
+
+func readLinksCSV(data []byte, needCode bool, max int) ([]Link, []int, error) {
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
@@ -210,7 +252,7 @@ func readLinksCSV(data []byte) ([]Link, []int, error) {
 		col[strings.ToLower(strings.TrimSpace(h))] = i
 	}
 	for _, need := range []string{"code", "url", "partner", "program"} {
-		if _, ok := col[need]; !ok {
+		if _, ok := col[need]; !ok && (need != "code" || needCode) {
 			return nil, nil, &LoadError{Line: 1, Err: fmt.Errorf("header has no %q column (want code,url,partner,program,campaign[,status,expires_at])", need)}
 		}
 	}
@@ -244,6 +286,9 @@ func readLinksCSV(data []byte) ([]Link, []int, error) {
 				return nil, nil, &LoadError{Line: line, Err: fmt.Errorf("expires_at %q: want an RFC 3339 time such as 2026-12-31T23:59:59Z", v)}
 			}
 			l.ExpiresAt = t.UTC()
+		}
+		if max > 0 && len(links) == max {
+			return nil, nil, ErrTooManyLinks
 		}
 		links = append(links, l)
 		lines = append(lines, line)

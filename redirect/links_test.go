@@ -433,3 +433,72 @@ func BenchmarkReadLinksJSON(b *testing.B) {
 		}
 	}
 }
+
+// Apply serves changed and new links at once, drops only the changed codes' cached entries (the
+// others keep hitting), and once the changes grow past an eighth of the set, rebuilds it whole.
+func TestApplyChangesOnlyWhatChanged(t *testing.T) {
+	store, err := NewLinks(LinksOptions{Programs: testPrograms(), CacheSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := numberedLinks(100)
+	store.Replace(slices.Clone(links))
+	look := func(code string) (entry, bool) {
+		var e entry
+		ok := store.lookup([]byte(code), &e)
+		return e, ok
+	}
+	for i := range links { // warm
+		look(links[i].Code)
+	}
+	changed := links[7]
+	changed.URL = "https://shop.example.com/changed"
+	disabled := links[8]
+	disabled.Status = StatusDisabled
+	fresh := Link{Code: "new-one", URL: "https://shop.example.com/new", PartnerID: "p9", Program: "affiliate", Status: StatusActive}
+	store.Apply([]Link{changed, disabled, fresh})
+	hits := store.hits.Get()
+	for i := range links {
+		e, ok := look(links[i].Code)
+		switch {
+		case !ok:
+			t.Fatalf("%s lost", links[i].Code)
+		case i == 7 && e.url() != "https://shop.example.com/changed":
+			t.Fatalf("the changed link serves %s", e.url())
+		case i == 8 && e.active(time.Now()):
+			t.Fatal("the disabled link is active")
+		case i != 7 && i != 8 && e.url() != links[i].URL:
+			t.Fatalf("%s serves %s", links[i].Code, e.url())
+		}
+	}
+	if got := store.hits.Get() - hits; got != 98 {
+		t.Fatalf("%d of the 98 unchanged links hit the cache after Apply, want all", got)
+	}
+	if e, ok := look("new-one"); !ok || e.url() != "https://shop.example.com/new" || store.Len() != 101 {
+		t.Fatalf("the new link: %v %+v, %d links", ok, e, store.Len())
+	}
+	// A second change of the same code, after its entry was cached again.
+	changed.URL = "https://shop.example.com/changed-again"
+	store.Apply([]Link{changed})
+	if e, _ := look(changed.Code); e.url() != "https://shop.example.com/changed-again" {
+		t.Fatalf("the twice-changed link serves %s", e.url())
+	}
+	// Many changes: the set is rebuilt, numbered in key order, and nothing is lost.
+	var many []Link
+	for i := range 5000 {
+		many = append(many, Link{Code: fmt.Sprintf("bulk-%d", i), URL: "https://shop.example.com/b", PartnerID: "p1", Program: "affiliate", Status: StatusActive})
+	}
+	store.Apply(many)
+	if store.Len() != 5101 {
+		t.Fatalf("%d links after a large Apply, want 5,101", store.Len())
+	}
+	if e, ok := look("bulk-4999"); !ok || e.order == 0 {
+		t.Fatalf("after a rebuild a new link has no place in key order: %v %+v", ok, e.order)
+	}
+	if e, _ := look(changed.Code); e.url() != "https://shop.example.com/changed-again" {
+		t.Fatalf("the rebuild lost a change: %s", e.url())
+	}
+	if e, _ := look(disabled.Code); e.active(time.Now()) {
+		t.Fatal("the rebuild lost a disable")
+	}
+}

@@ -91,9 +91,39 @@ func (e *entry) fallback() string {
 	return e.prog.FallbackURL
 }
 
+// linkSet is the links served: a base set (from Replace) and the links changed since (Apply), each
+// with the generation that changed it. A cached entry of an older generation stays good unless its
+// code changed after it was prepared, so a change of one link does not empty the cache.
 type linkSet struct {
-	gen   uint64
+	gen   uint64 // of the newest change
+	base  uint64 // of the base set: entries older than it are stale
 	links map[string]*Link
+	over  map[string]changed
+}
+
+type changed struct {
+	link *Link
+	gen  uint64
+}
+
+// find returns the link of code, or nil.
+func (s *linkSet) find(code []byte) *Link {
+	if c, ok := s.over[b2s(code)]; ok {
+		return c.link
+	}
+	return s.links[b2s(code)]
+}
+
+// fresh reports whether an entry prepared at generation gen for code is still the link.
+func (s *linkSet) fresh(code string, gen uint64) bool {
+	if gen == s.gen {
+		return true
+	}
+	if gen < s.base || gen > s.gen {
+		return false
+	}
+	c, ok := s.over[code]
+	return !ok || c.gen <= gen
 }
 
 // Links serves link lookups for the request path: a snapshot of the links file behind an LRU of
@@ -174,6 +204,13 @@ func (l *Links) HasProgram(name string) bool { return l.programs[name] != nil }
 // Replace makes links the served set. It numbers the links in the order of the clicks table's key
 // (partner, then code), for the clicks to carry to the sink (firstclaim.Click.Order).
 func (l *Links) Replace(links []Link) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.replace(links)
+}
+
+// replace is Replace with l.mu held.
+func (l *Links) replace(links []Link) {
 	m := make(map[string]*Link, len(links))
 	byKey := make([]*Link, len(links))
 	for i := range links {
@@ -184,10 +221,12 @@ func (l *Links) Replace(links []Link) {
 	for i, k := range byKey {
 		k.order = uint32(i + 1)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.swapLocked(m, links)
+}
+
+func (l *Links) swapLocked(m map[string]*Link, links []Link) {
 	old := l.set.Load()
-	set := &linkSet{gen: old.gen + 1, links: m}
+	set := &linkSet{gen: old.gen + 1, base: old.gen + 1, links: m}
 	// Warm the cache before the set is served (entries of the old generation are ignored on
 	// lookup; purging frees them sooner).
 	l.cache.Purge()
@@ -198,6 +237,81 @@ func (l *Links) Replace(links []Link) {
 	}
 	l.set.Store(set)
 	l.count.Store(int64(len(m)))
+}
+
+// Apply serves changed links (new ones, or new versions of served ones) beside the others, without
+// a full Replace: only the cached entries of the changed codes are dropped. Links are never
+// removed, only disabled. When the changes since the last Replace grow past an eighth of the set,
+// the set is rebuilt (as Replace does), which also numbers the new links in key order; until then
+// a new link has no place in that order (Order 0) and the sink leaves the batches it is in for
+// ClickHouse to sort.
+func (l *Links) Apply(links []Link) {
+	if len(links) == 0 {
+		return
+	}
+	l.mu.Lock()
+	old := l.set.Load()
+	if len(old.over)+len(links) > max(4096, len(old.links)/8) {
+		all := make(map[string]*Link, len(old.links)+len(links))
+		for c, k := range old.links {
+			all[c] = k
+		}
+		for c, k := range old.over {
+			all[c] = k.link
+		}
+		for i := range links {
+			all[links[i].Code] = &links[i]
+		}
+		merged := make([]Link, 0, len(all))
+		for _, k := range all {
+			merged = append(merged, *k)
+		}
+		compact(merged)
+		l.replace(merged)
+		l.mu.Unlock()
+		return
+	}
+	defer l.mu.Unlock()
+	set := &linkSet{gen: old.gen + 1, base: old.base, links: old.links, over: make(map[string]changed, len(old.over)+len(links))}
+	for c, k := range old.over {
+		set.over[c] = k
+	}
+	added := 0
+	for i := range links {
+		k := &links[i]
+		prev := old.find([]byte(k.Code))
+		if prev == nil {
+			added++
+		} else if prev.PartnerID == k.PartnerID {
+			k.order = prev.order
+		}
+		set.over[k.Code] = changed{link: k, gen: set.gen}
+	}
+	l.set.Store(set)
+	l.count.Add(int64(added))
+	for i := range links {
+		l.cache.Remove(maphash.String(l.seed, links[i].Code))
+	}
+	l.reloads.Inc()
+}
+
+// Each calls fn with every link served, in no order, until fn returns false.
+func (l *Links) Each(fn func(*Link) bool) {
+	set := l.set.Load()
+	for c, k := range set.over {
+		if !fn(k.link) {
+			return
+		}
+		_ = c
+	}
+	for c, k := range set.links {
+		if _, ok := set.over[c]; ok {
+			continue
+		}
+		if !fn(k) {
+			return
+		}
+	}
 }
 
 // Load reads path and, if every link in it is good, serves it. On error the last good set keeps
@@ -241,7 +355,7 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 	h := maphash.Bytes(l.seed, code)
 	var ok bool
 	*e, ok = l.cache.Peek(h)
-	if ok && e.gen == set.gen && e.code() == b2s(code) {
+	if ok && e.code() == b2s(code) && set.fresh(b2s(code), e.gen) {
 		l.hits.Inc()
 		if n := l.inserts.Load(); n-e.stamp > l.drift {
 			e.stamp = n
@@ -249,9 +363,9 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 		}
 		return true
 	}
-	taken := ok && e.gen == set.gen // another code with the same hash holds the slot
+	taken := ok && e.code() != b2s(code) && set.fresh(e.code(), e.gen) // another code with the same hash holds the slot
 	l.misses.Inc()
-	link := set.links[b2s(code)]
+	link := set.find(code)
 	if link == nil {
 		return false
 	}
@@ -283,7 +397,8 @@ func (l *Links) prepare(link *Link, gen uint64) entry {
 		copy(e.text[copy(e.text[:], link.Code):], link.URL)
 	}
 	switch t := link.ExpiresAt; {
-	case link.Status == StatusDisabled || t.Before(minUnixNano) && !t.IsZero():
+	case link.Status == StatusDisabled || t.Before(minUnixNano) && !t.IsZero(),
+		e.prog == nil: // a program this edge is not configured for (links from ClickHouse): it cannot claim
 		e.until = math.MinInt64
 	case t.IsZero() || !t.Before(maxUnixNano):
 		e.until = math.MaxInt64 // no time this side of 2262 is after it

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"github.com/firstclaim/firstclaim/internal/routes"
 	"log/slog"
 	"net/http"
 	"os"
@@ -51,8 +52,9 @@ func LoadPartnerTokens(path string) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-// scope returns "" for the admin, the partner id for a partner token, or ok=false.
-func (a *Access) scope(r *http.Request) (partner string, ok bool) {
+// Scope returns "" for the admin, the partner id for a partner token, or ok=false (the links API
+// uses it too).
+func (a *Access) Scope(r *http.Request) (partner string, ok bool) {
 	got, has := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !has || got == "" {
 		return "", false
@@ -91,10 +93,17 @@ type Stores interface {
 // A store that fails is answered with a generic error and an id; the detail (which may name a
 // ClickHouse host) goes to the log under that id, never to the client.
 func Handler(store Stores, access Access, page Page, log *slog.Logger) http.Handler {
+	return handler(store, access, page, log)
+}
+
+// Routes are the handler's routes, as registered.
+func Routes() []string { return handler(nil, Access{}, Page{}, nil).Patterns() }
+
+func handler(store Stores, access Access, page Page, log *slog.Logger) *routes.Mux {
 	if log == nil {
 		log = slog.Default()
 	}
-	mux := http.NewServeMux()
+	mux := routes.New()
 	fail := func(w http.ResponseWriter, status int, msg string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -112,7 +121,7 @@ func Handler(store Stores, access Access, page Page, log *slog.Logger) http.Hand
 				fail(w, http.StatusForbidden, "reports are off: start the server with --admin-token or --partner-tokens")
 				return
 			}
-			partner, ok := access.scope(r)
+			partner, ok := access.Scope(r)
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="firstclaim"`)
 				fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -260,7 +269,7 @@ func Handler(store Stores, access Access, page Page, log *slog.Logger) http.Hand
 	mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:")
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Write(uiPage)
 	})

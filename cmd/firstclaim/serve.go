@@ -27,7 +27,9 @@ import (
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/cookie"
 	"github.com/firstclaim/firstclaim/enrich"
+	"github.com/firstclaim/firstclaim/internal/apidoc"
 	"github.com/firstclaim/firstclaim/internal/listener"
+	linkspkg "github.com/firstclaim/firstclaim/links"
 	"github.com/firstclaim/firstclaim/ndjson"
 	"github.com/firstclaim/firstclaim/redirect"
 	"github.com/firstclaim/firstclaim/report"
@@ -74,6 +76,8 @@ type serveCmd struct {
 	maxHeaderBytes      int
 	reportTimeout       time.Duration
 	rollupEvery         time.Duration
+	linksPoll           time.Duration
+	publicURL           string
 
 	// ready, when set, receives the listeners' addresses once they accept connections (tests).
 	ready func(public, admin net.Addr)
@@ -82,7 +86,9 @@ type serveCmd struct {
 func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", ":8080", "public listener: links, pixels, association API")
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:9090", "admin listener: health, metrics, reports")
-	fs.StringVar(&c.links, "links", "links.csv", "links `file`: CSV (code,url,partner,program,campaign[,status,expires_at]) or a JSON array; reloaded when it changes")
+	fs.StringVar(&c.links, "links", "", "links `file`: CSV (code,url,partner,program,campaign[,status,expires_at]) or a JSON array; reloaded when it changes. Without it, with --clickhouse, the links are ClickHouse's, managed through /api/v1/links")
+	fs.DurationVar(&c.linksPoll, "links-poll", time.Second, "with links in ClickHouse: how often to read the links' changes")
+	fs.StringVar(&c.publicURL, "public-url", "", "the public listener's address as visitors reach it (https://go.example.com): the links API shows each link's short URL")
 	fs.StringVar(&c.programs, "programs", "", "programs `file` (JSON); the presets of docs/rules.md §6 are built in")
 	fs.StringVar(&c.cookieKeys, "cookie-keys", "", "claim cookie keys, newest first: `id:secret,id:secret` (secrets of 32+ bytes; try: openssl rand -hex 32)")
 	fs.StringVar(&c.cookieDomain, "cookie-domain", "", "claim cookie Domain (empty: host-only)")
@@ -175,6 +181,7 @@ type server struct {
 	adminLn  net.Listener
 	redirect *redirect.Server
 	links    *redirect.Links
+	catalog  *linkspkg.Catalog // links from ClickHouse; nil with --links
 	sink     *sink.Sink
 	closers  []func() error
 }
@@ -199,6 +206,9 @@ func (c *serveCmd) run(ctx context.Context, env *environment) error {
 	for {
 		select {
 		case <-hup:
+			if c.links == "" {
+				continue
+			}
 			if err := s.links.Load(c.links); err != nil {
 				log.Error("links file refused on SIGHUP; the last good set keeps serving", "err", err)
 			} else {
@@ -265,8 +275,13 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := links.Load(c.links); err != nil {
-		return nil, err
+	if c.links == "" && c.clickhouse.dsn == "" {
+		return nil, errors.New("give --links FILE, or --clickhouse to serve the links kept there (managed through /api/v1/links)")
+	}
+	if c.links != "" {
+		if err := links.Load(c.links); err != nil {
+			return nil, err
+		}
 	}
 
 	s := &server{links: links}
@@ -277,6 +292,22 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 			return nil, err
 		}
 		s.closers = append(s.closers, db.Close)
+		if c.links == "" {
+			// The links are ClickHouse's: loaded now (or from the snapshot when ClickHouse does
+			// not answer), then polled.
+			s.catalog = linkspkg.NewCatalog(linkspkg.Options{Store: db, Links: links,
+				Snapshot: filepath.Join(c.dataDir, "links.snapshot"), Metrics: set, Logger: log})
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := s.catalog.Start(sctx)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			pctx, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { s.catalog.Run(pctx, c.linksPoll); close(done) }()
+			s.closers = append(s.closers, func() error { stop(); <-done; return nil })
+		}
 		db.SetQueryTimeout(c.reportTimeout)
 		// The redirector serves whether or not ClickHouse answers (events wait in the spool), so
 		// start-up does not wait for it: a probe in the background tells the operator which it is.
@@ -341,7 +372,9 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	s.closers = append(s.closers, func() error { stopWatch(); return nil })
-	go links.Watch(watchCtx, c.links, c.reloadInterval)
+	if c.links != "" {
+		go links.Watch(watchCtx, c.links, c.reloadInterval)
+	}
 	go geo.Watch(watchCtx, c.reloadInterval)
 
 	if s.pubLn, err = net.Listen("tcp", c.listen); err != nil {
@@ -370,6 +403,17 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 		if access.Partners, err = report.LoadPartnerTokens(c.partnerTokens); err != nil {
 			return nil, err
 		}
+	}
+	adminMux.Handle("GET "+apidoc.Path, apidoc.Handler())
+	switch {
+	case s.catalog != nil:
+		api := linkspkg.Handler(linkspkg.APIOptions{Catalog: s.catalog, Scope: access.Scope, KnownProgram: links.HasProgram,
+			PublicURL: c.publicURL, Logger: log})
+		adminMux.Handle("/api/v1/links", api)
+		adminMux.Handle("/api/v1/links/", api)
+	default:
+		adminMux.HandleFunc("/api/v1/links", linksFromFile)
+		adminMux.HandleFunc("/api/v1/links/", linksFromFile)
 	}
 	if db != nil {
 		reports := report.Handler(db, access, report.Page{Geography: geoCredit(geo, geoPath)}, log)
@@ -430,6 +474,11 @@ func derivedKey(keys []cookie.Key, purpose string) []byte {
 	m := hmac.New(sha256.New, keys[0].Secret)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
+}
+
+// linksFromFile answers the links API on a server whose links come from a file.
+func linksFromFile(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "this server reads its links from --links FILE: edit the file, or start the servers with --clickhouse and without --links to manage links through this API", http.StatusConflict)
 }
 
 // adminServer is the admin listener's server: timeouts on every stage of a connection, so that no

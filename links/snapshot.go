@@ -1,0 +1,157 @@
+package links
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firstclaim/firstclaim/redirect"
+)
+
+// The snapshot is the catalog as a CSV file: a first line "# firstclaim links snapshot v1
+// cursor=UNIX links=N", a header, and the newest version of every link. It is written to a
+// temporary file, synced and renamed over the last one, so a crash leaves the last whole snapshot.
+// An edge that starts while ClickHouse does not answer serves it, and asks ClickHouse for what
+// changed since its cursor once it answers.
+
+const snapshotMagic = "# firstclaim links snapshot v1"
+
+var snapshotHeader = []string{"code", "url", "partner", "program", "campaign", "status", "expires_at", "version", "actor", "op", "written_at"}
+
+func (c *Catalog) saveSnapshot(force bool) (err error) {
+	if c.opts.Snapshot == "" {
+		return nil
+	}
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	if !force && time.Since(c.savedAt) < c.opts.SnapshotEvery {
+		c.dirty = true
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			c.dirty = true // tried again at the next poll (a full disk may have room by then)
+		}
+	}()
+	c.mu.RLock()
+	cursor := c.cursor
+	vs := make([]*Version, 0, len(c.cur))
+	for _, v := range c.cur {
+		vs = append(vs, v)
+	}
+	c.mu.RUnlock()
+	if err := os.MkdirAll(filepath.Dir(c.opts.Snapshot), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(c.opts.Snapshot), ".links-snapshot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	fmt.Fprintf(bw, "%s cursor=%d links=%d\n", snapshotMagic, cursor.Unix(), len(vs))
+	w := csv.NewWriter(bw)
+	w.Write(snapshotHeader)
+	rec := make([]string, len(snapshotHeader))
+	for _, v := range vs {
+		exp := ""
+		if !v.ExpiresAt.IsZero() {
+			exp = v.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6] = v.Code, v.URL, v.PartnerID, v.Program, v.Campaign, v.Status, exp
+		rec[7], rec[8], rec[9], rec[10] = strconv.FormatUint(v.Version, 10), v.Actor, v.Op, strconv.FormatInt(v.WrittenAt.Unix(), 10)
+		w.Write(rec)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), c.opts.Snapshot); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(c.opts.Snapshot)); err == nil { // the rename itself, durable
+		d.Sync()
+		d.Close()
+	}
+	c.savedAt, c.dirty = time.Now(), false
+	return nil
+}
+
+// loadSnapshot reads the snapshot into the catalog and serves it; the cursor is the snapshot's.
+func (c *Catalog) loadSnapshot() (int, error) {
+	f, err := os.Open(c.opts.Snapshot)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	first, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, snapshotMagic) {
+		return 0, fmt.Errorf("%s is not a links snapshot", c.opts.Snapshot)
+	}
+	var cursor, n int64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(first, snapshotMagic), " cursor=%d links=%d", &cursor, &n); err != nil {
+		return 0, fmt.Errorf("%s: first line: %v", c.opts.Snapshot, err)
+	}
+	r := csv.NewReader(br)
+	r.ReuseRecord = true
+	r.FieldsPerRecord = len(snapshotHeader)
+	if _, err := r.Read(); err != nil {
+		return 0, fmt.Errorf("%s: header: %v", c.opts.Snapshot, err)
+	}
+	cur := make(map[string]*Version, n)
+	links := make([]redirect.Link, 0, n)
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s: %v", c.opts.Snapshot, err)
+		}
+		v := &Version{Link: redirect.Link{Code: rec[0], URL: rec[1], PartnerID: rec[2], Program: rec[3], Campaign: rec[4], Status: rec[5]},
+			Actor: rec[8], Op: rec[9]}
+		if rec[6] != "" {
+			if v.ExpiresAt, err = time.Parse(time.RFC3339, rec[6]); err != nil {
+				return 0, fmt.Errorf("%s: link %q: expires_at: %v", c.opts.Snapshot, v.Code, err)
+			}
+		}
+		if v.Version, err = strconv.ParseUint(rec[7], 10, 64); err != nil {
+			return 0, fmt.Errorf("%s: link %q: version: %v", c.opts.Snapshot, v.Code, err)
+		}
+		w, _ := strconv.ParseInt(rec[10], 10, 64)
+		v.WrittenAt = time.Unix(w, 0).UTC()
+		cur[v.Code] = v
+		links = append(links, v.Link)
+	}
+	if int64(len(cur)) != n {
+		return 0, fmt.Errorf("%s: %d links, the first line says %d (cut short?)", c.opts.Snapshot, len(cur), n)
+	}
+	c.mu.Lock()
+	c.cur, c.cursor, c.sorted = cur, time.Unix(cursor, 0).UTC(), nil
+	c.mu.Unlock()
+	if c.opts.Links != nil {
+		redirect.CompactLinks(links)
+		c.opts.Links.Replace(links)
+	}
+	return len(cur), nil
+}
