@@ -79,13 +79,15 @@ type Options struct {
 }
 
 // Catalog is one server's copy of the links: every code's newest version, kept in step with the
-// store by Sync, and written through by the API. Safe for concurrent use.
+// store by Sync, and written through by the API. The versions are held by the edge's link store
+// (redirect.Links, packed: a link costs its text and a few dozen bytes), not a second time here.
+// Safe for concurrent use.
 type Catalog struct {
 	opts   Options
 	writer string // this server's id in claims
+	links  *redirect.Links
 
 	mu     sync.RWMutex
-	cur    map[string]*Version
 	cursor time.Time // the store's clock at the last poll's start
 	synced bool      // the store answered once
 
@@ -120,7 +122,11 @@ func NewCatalog(opts Options) *Catalog {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Catalog{opts: opts, writer: randomID(12), cur: map[string]*Version{},
+	links := opts.Links
+	if links == nil { // a catalog that serves no redirects (links import and export)
+		links, _ = redirect.NewLinks(redirect.LinksOptions{CacheSize: 1, Metrics: metrics.NewSet(), Logger: opts.Logger})
+	}
+	c := &Catalog{opts: opts, writer: randomID(12), links: links,
 		syncing: make(chan struct{}, 1), writing: map[string]chan struct{}{},
 		polls:      opts.Metrics.NewCounter("firstclaim_links_polls_total"),
 		pollErrors: opts.Metrics.NewCounter("firstclaim_links_poll_errors_total"),
@@ -204,6 +210,40 @@ func (c *Catalog) Sync(ctx context.Context) error {
 	if first && c.cursor.IsZero() {
 		since = time.Unix(0, 0)
 	}
+	if first && since.Unix() <= 0 {
+		// Everything: straight into a new set, the newest version of each code (the rows come
+		// in code and version order), with nothing held on the way.
+		set := c.links.NewSet(0)
+		var last Version
+		have := false
+		add := func() {
+			if have {
+				m := last.meta()
+				set.Add(&last.Link, &m)
+			}
+		}
+		err = c.opts.Store.LinkVersions(ctx, since, func(v Version) error {
+			if have && v.Code != last.Code {
+				add()
+			}
+			last, have = v, true
+			return nil
+		})
+		if err != nil {
+			c.pollErrors.Inc()
+			return err
+		}
+		add()
+		c.links.Serve(set)
+		c.mu.Lock()
+		c.cursor, c.synced, c.sorted = now, true, nil
+		c.mu.Unlock()
+		c.changes.Add(c.links.Len())
+		if err := c.saveSnapshot(true); err != nil {
+			c.opts.Logger.Error("cannot save the links' snapshot", "snapshot", c.opts.Snapshot, "err", err)
+		}
+		return nil
+	}
 	newest := map[string]*Version{}
 	err = c.opts.Store.LinkVersions(ctx, since, func(v Version) error {
 		if n := newest[v.Code]; n == nil || v.Version > n.Version {
@@ -215,37 +255,24 @@ func (c *Catalog) Sync(ctx context.Context) error {
 		c.pollErrors.Inc()
 		return err
 	}
-	c.mu.Lock()
 	var changed []redirect.Link
+	var metas []redirect.LinkMeta
+	fresh := false
 	for code, v := range newest {
-		if old := c.cur[code]; old != nil && old.Version >= v.Version {
+		_, m, ok := c.links.Get(code)
+		if ok && m.Version >= v.Version {
 			continue
 		}
-		if c.cur[code] == nil {
-			c.sorted = nil // a new code
-		}
-		c.cur[code] = v
-		changed = append(changed, v.Link)
+		fresh = fresh || !ok
+		changed, metas = append(changed, v.Link), append(metas, v.meta())
 	}
+	c.links.Apply(changed, metas)
+	c.mu.Lock()
 	c.cursor, c.synced = now, true
-	all := first && c.opts.Links != nil
-	var links []redirect.Link
-	if all {
-		links = make([]redirect.Link, 0, len(c.cur))
-		for _, v := range c.cur {
-			links = append(links, v.Link)
-		}
+	if fresh {
+		c.sorted = nil
 	}
 	c.mu.Unlock()
-	if all {
-		redirect.CompactLinks(links)
-	}
-	switch {
-	case all:
-		c.opts.Links.Replace(links)
-	case c.opts.Links != nil && len(changed) > 0:
-		c.opts.Links.Apply(changed)
-	}
 	c.changes.Add(len(changed))
 	if len(changed) > 0 || first || c.isDirty() {
 		if err := c.saveSnapshot(first); err != nil {
@@ -253,6 +280,10 @@ func (c *Catalog) Sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (v *Version) meta() redirect.LinkMeta {
+	return redirect.LinkMeta{Version: v.Version, Actor: v.Actor, Op: v.Op, WrittenAt: v.WrittenAt}
 }
 
 func (c *Catalog) isDirty() bool {
@@ -263,21 +294,15 @@ func (c *Catalog) isDirty() bool {
 
 // Get returns the newest version of code.
 func (c *Catalog) Get(code string) (Version, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	v, ok := c.cur[code]
+	l, m, ok := c.links.Get(code)
 	if !ok {
 		return Version{}, false
 	}
-	return *v, true
+	return Version{Link: l, Version: m.Version, Actor: m.Actor, Op: m.Op, WrittenAt: m.WrittenAt}, true
 }
 
 // Len returns the number of links known.
-func (c *Catalog) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.cur)
-}
+func (c *Catalog) Len() int { return c.links.Len() }
 
 // Filter selects links for List.
 type Filter struct {
@@ -294,22 +319,21 @@ func (c *Catalog) List(f Filter) ([]Version, bool) {
 	search := strings.ToLower(f.Search)
 	c.mu.Lock()
 	if c.sorted == nil {
-		c.sorted = make([]string, 0, len(c.cur))
-		for code := range c.cur {
-			c.sorted = append(c.sorted, code)
-		}
+		c.sorted = make([]string, 0, c.links.Len())
+		c.links.Each(func(l redirect.Link, _ redirect.LinkMeta) bool {
+			c.sorted = append(c.sorted, l.Code) // points into the link set: no copy
+			return true
+		})
 		slices.Sort(c.sorted)
 	}
 	sorted := c.sorted
 	c.mu.Unlock()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	start, _ := slices.BinarySearch(sorted, f.After)
 	var out []Version
 	for _, code := range sorted[start:] {
-		v := c.cur[code]
+		v, ok := c.Get(code)
 		switch {
-		case v == nil,
+		case !ok,
 			f.After != "" && v.Code <= f.After,
 			f.Partner != "" && v.PartnerID != f.Partner,
 			f.Program != "" && v.Program != f.Program,
@@ -321,7 +345,7 @@ func (c *Catalog) List(f Filter) ([]Version, bool) {
 		if f.Limit > 0 && len(out) == f.Limit {
 			return out, true
 		}
-		out = append(out, *v)
+		out = append(out, v)
 	}
 	return out, false
 }
@@ -711,13 +735,3 @@ func randomString(n int, alphabet string) string {
 }
 
 func randomID(n int) string { return randomString(n, "0123456789abcdefghijklmnopqrstuvwxyz") }
-
-// sortedCodes returns the codes of vs, sorted.
-func sortedCodes(vs []Version) []string {
-	out := make([]string, len(vs))
-	for i := range vs {
-		out[i] = vs[i].Code
-	}
-	slices.Sort(out)
-	return out
-}

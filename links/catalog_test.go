@@ -50,16 +50,11 @@ func newEdge(t testing.TB, store links.Store, snapshot string) *edge {
 
 // served returns what the edge serves for code, or nil.
 func (e *edge) served(code string) *redirect.Link {
-	var out *redirect.Link
-	e.links.Each(func(l *redirect.Link) bool {
-		if l.Code == code {
-			c := *l
-			out = &c
-			return false
-		}
-		return true
-	})
-	return out
+	l, _, ok := e.links.Get(code)
+	if !ok {
+		return nil
+	}
+	return &l
 }
 
 func link(code, url, partner string) redirect.Link {

@@ -42,10 +42,6 @@ func (c *Catalog) saveSnapshot(force bool) (err error) {
 	}()
 	c.mu.RLock()
 	cursor := c.cursor
-	vs := make([]*Version, 0, len(c.cur))
-	for _, v := range c.cur {
-		vs = append(vs, v)
-	}
 	c.mu.RUnlock()
 	if err := os.MkdirAll(filepath.Dir(c.opts.Snapshot), 0o755); err != nil {
 		return err
@@ -56,25 +52,35 @@ func (c *Catalog) saveSnapshot(force bool) (err error) {
 	}
 	defer os.Remove(tmp.Name())
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	fmt.Fprintf(bw, "%s cursor=%d links=%d\n", snapshotMagic, cursor.Unix(), len(vs))
+	// The set may change while it is written: the count is the links written, on the first line
+	// once they are (the line is of fixed width, rewritten at the end).
+	fmt.Fprintf(bw, "%s cursor=%d links=%020d\n", snapshotMagic, cursor.Unix(), 0)
 	w := csv.NewWriter(bw)
 	w.Write(snapshotHeader)
 	rec := make([]string, len(snapshotHeader))
-	for _, v := range vs {
+	written := 0
+	c.links.Each(func(l redirect.Link, m redirect.LinkMeta) bool {
+		v := &Version{Link: l, Version: m.Version, Actor: m.Actor, Op: m.Op, WrittenAt: m.WrittenAt}
+		written++
 		exp := ""
 		if !v.ExpiresAt.IsZero() {
 			exp = v.ExpiresAt.UTC().Format(time.RFC3339)
 		}
 		rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6] = v.Code, v.URL, v.PartnerID, v.Program, v.Campaign, v.Status, exp
-		rec[7], rec[8], rec[9], rec[10] = strconv.FormatUint(v.Version, 10), v.Actor, v.Op, strconv.FormatInt(v.WrittenAt.Unix(), 10)
+		rec[7], rec[8], rec[9], rec[10] = strconv.FormatUint(v.Version, 10), v.Actor, v.Op, strconv.FormatInt(max(v.WrittenAt.Unix(), 0), 10)
 		w.Write(rec)
-	}
+		return true
+	})
 	w.Flush()
 	if err := w.Error(); err != nil {
 		tmp.Close()
 		return err
 	}
 	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.WriteAt([]byte(fmt.Sprintf("%s cursor=%d links=%020d\n", snapshotMagic, cursor.Unix(), written)), 0); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -118,8 +124,8 @@ func (c *Catalog) loadSnapshot() (int, error) {
 	if _, err := r.Read(); err != nil {
 		return 0, fmt.Errorf("%s: header: %v", c.opts.Snapshot, err)
 	}
-	cur := make(map[string]*Version, n)
-	links := make([]redirect.Link, 0, n)
+	set := c.links.NewSet(int(n))
+	count := 0
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -128,30 +134,28 @@ func (c *Catalog) loadSnapshot() (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%s: %v", c.opts.Snapshot, err)
 		}
-		v := &Version{Link: redirect.Link{Code: rec[0], URL: rec[1], PartnerID: rec[2], Program: rec[3], Campaign: rec[4], Status: rec[5]},
-			Actor: rec[8], Op: rec[9]}
+		l := redirect.Link{Code: rec[0], URL: rec[1], PartnerID: rec[2], Program: rec[3], Campaign: rec[4], Status: rec[5]}
+		m := redirect.LinkMeta{Actor: rec[8], Op: rec[9]}
 		if rec[6] != "" {
-			if v.ExpiresAt, err = time.Parse(time.RFC3339, rec[6]); err != nil {
-				return 0, fmt.Errorf("%s: link %q: expires_at: %v", c.opts.Snapshot, v.Code, err)
+			if l.ExpiresAt, err = time.Parse(time.RFC3339, rec[6]); err != nil {
+				return 0, fmt.Errorf("%s: link %q: expires_at: %v", c.opts.Snapshot, l.Code, err)
 			}
 		}
-		if v.Version, err = strconv.ParseUint(rec[7], 10, 64); err != nil {
-			return 0, fmt.Errorf("%s: link %q: version: %v", c.opts.Snapshot, v.Code, err)
+		if m.Version, err = strconv.ParseUint(rec[7], 10, 64); err != nil {
+			return 0, fmt.Errorf("%s: link %q: version: %v", c.opts.Snapshot, l.Code, err)
 		}
-		w, _ := strconv.ParseInt(rec[10], 10, 64)
-		v.WrittenAt = time.Unix(w, 0).UTC()
-		cur[v.Code] = v
-		links = append(links, v.Link)
+		if w, _ := strconv.ParseInt(rec[10], 10, 64); w > 0 {
+			m.WrittenAt = time.Unix(w, 0).UTC()
+		}
+		set.Add(&l, &m)
+		count++
 	}
-	if int64(len(cur)) != n {
-		return 0, fmt.Errorf("%s: %d links, the first line says %d (cut short?)", c.opts.Snapshot, len(cur), n)
+	if int64(count) != n {
+		return 0, fmt.Errorf("%s: %d links, the first line says %d (cut short?)", c.opts.Snapshot, count, n)
 	}
+	c.links.Serve(set)
 	c.mu.Lock()
-	c.cur, c.cursor, c.sorted = cur, time.Unix(cursor, 0).UTC(), nil
+	c.cursor, c.sorted = time.Unix(cursor, 0).UTC(), nil
 	c.mu.Unlock()
-	if c.opts.Links != nil {
-		redirect.CompactLinks(links)
-		c.opts.Links.Replace(links)
-	}
-	return len(cur), nil
+	return count, nil
 }

@@ -5,7 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math"
-	"slices"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +13,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/internal/filewatch"
 )
@@ -39,41 +38,41 @@ func newProgram(p attribution.Program) *program {
 // when they fit in entryText bytes (most do): a hit then reads the LRU map's slot and the node,
 // and nothing else that is not already in cache (the names are shared among links), two waits for
 // memory where a pointer to the link and one to its text made four. Longer ones are read from the
-// link. An entry points only into the link set, so the cache adds no objects of its own for the
-// garbage collector to trace beyond the LRU's nodes (288 bytes each).
+// link set (long). An entry points only into the link set, so the cache adds no objects of its own
+// for the garbage collector to trace beyond the LRU's nodes (288 bytes each).
 type entry struct {
 	partner, program, campaign string
 
-	link  *Link
+	long  string // the code and the destination, in the link set, when text cannot hold them
 	prog  *program
 	gen   uint64
 	stamp uint64 // the cache's insertions when the entry last went to the front
 	until int64  // Unix nanoseconds from which the link no longer redirects (see active)
 	order uint32 // Link.order
 	frag  uint32 // index of the fragment's '#' in the destination, or its length
-	urlN  uint16 // length of the destination in text, when codeN > 0
-	codeN uint8  // length of the code in text; 0 when text holds neither
+	urlN  uint16 // length of the destination
+	codeN uint8  // length of the code
 	sep   byte   // '?' or '&': what comes before the first added parameter; 0 when none is needed
 	text  [entryText]byte
 }
 
 // entryText is what is left of 224 bytes (the LRU's node is then 288) for a link's code and URL.
-const entryText = 224 - 100
+const entryText = 224 - 108
 
 // code and url return the link's code and destination. From text, they are valid as long as e
 // is: an entry copied out of the cache is read in place, never kept past the request.
 func (e *entry) code() string {
-	if e.codeN > 0 {
-		return b2s(e.text[:e.codeN])
+	if e.long != "" {
+		return e.long[:e.codeN]
 	}
-	return e.link.Code
+	return b2s(e.text[:e.codeN])
 }
 
 func (e *entry) url() string {
-	if e.codeN > 0 {
-		return b2s(e.text[e.codeN : int(e.codeN)+int(e.urlN)])
+	if e.long != "" {
+		return e.long[e.codeN : int(e.codeN)+int(e.urlN)]
 	}
-	return e.link.URL
+	return b2s(e.text[e.codeN : int(e.codeN)+int(e.urlN)])
 }
 
 // base is the destination up to its fragment; fragment is "#..." or empty.
@@ -91,27 +90,28 @@ func (e *entry) fallback() string {
 	return e.prog.FallbackURL
 }
 
-// linkSet is the links served: a base set (from Replace) and the links changed since (Apply), each
-// with the generation that changed it. A cached entry of an older generation stays good unless its
-// code changed after it was prepared, so a change of one link does not empty the cache.
+// linkSet is the links served: a base table (from Replace) and a small table of the links changed
+// since (Apply), with the generation that changed each. A cached entry of an older generation stays
+// good unless its code changed after it was prepared, so a change of one link does not empty the
+// cache.
 type linkSet struct {
 	gen   uint64 // of the newest change
-	base  uint64 // of the base set: entries older than it are stale
-	links map[string]*Link
-	over  map[string]changed
+	base  uint64 // of the base table: entries older than it are stale
+	links *table
+	over  *table            // the changed links, newest of each code; nil when none
+	when  map[string]uint64 // code (in over) -> generation of its change
+	n     int               // links in all
 }
 
-type changed struct {
-	link *Link
-	gen  uint64
-}
-
-// find returns the link of code, or nil.
-func (s *linkSet) find(code []byte) *Link {
-	if c, ok := s.over[b2s(code)]; ok {
-		return c.link
+// find returns the table and offset of code's link, or nil.
+func (s *linkSet) find(code string) (*table, int) {
+	if off := s.over.find(code); off >= 0 {
+		return s.over, off
 	}
-	return s.links[b2s(code)]
+	if off := s.links.find(code); off >= 0 {
+		return s.links, off
+	}
+	return nil, -1
 }
 
 // fresh reports whether an entry prepared at generation gen for code is still the link.
@@ -122,8 +122,8 @@ func (s *linkSet) fresh(code string, gen uint64) bool {
 	if gen < s.base || gen > s.gen {
 		return false
 	}
-	c, ok := s.over[code]
-	return !ok || c.gen <= gen
+	c, ok := s.when[code]
+	return !ok || c <= gen
 }
 
 // Links serves link lookups for the request path: a snapshot of the links file behind an LRU of
@@ -194,7 +194,7 @@ func NewLinks(opts LinksOptions) (*Links, error) {
 		reloadErrors: opts.Metrics.NewCounter("firstclaim_links_reload_errors_total"),
 	}
 	opts.Metrics.NewGauge("firstclaim_links", func() float64 { return float64(l.count.Load()) })
-	l.set.Store(&linkSet{links: map[string]*Link{}})
+	l.set.Store(&linkSet{links: newTableBuilder(l.seed, 0).build(false)})
 	return l, nil
 }
 
@@ -204,114 +204,157 @@ func (l *Links) HasProgram(name string) bool { return l.programs[name] != nil }
 // Replace makes links the served set. It numbers the links in the order of the clicks table's key
 // (partner, then code), for the clicks to carry to the sink (firstclaim.Click.Order).
 func (l *Links) Replace(links []Link) {
+	b := l.NewSet(len(links))
+	for i := range links {
+		b.Add(&links[i], nil)
+	}
+	l.Serve(b)
+}
+
+// SetBuilder gathers a link set to serve whole (Serve), a link at a time, without holding the
+// links as objects on the way.
+type SetBuilder struct{ b *tableBuilder }
+
+// NewSet starts a set of about n links.
+func (l *Links) NewSet(n int) *SetBuilder { return &SetBuilder{newTableBuilder(l.seed, n)} }
+
+// Add adds a link and its version's meta (nil: none). A code added twice is served as added last.
+func (s *SetBuilder) Add(link *Link, meta *LinkMeta) { s.b.add(link, meta) }
+
+// Serve makes the set built the served set, as Replace does.
+func (l *Links) Serve(s *SetBuilder) {
+	t := s.b.build(true)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.replace(links)
+	l.serveLocked(t)
 }
 
-// replace is Replace with l.mu held.
-func (l *Links) replace(links []Link) {
-	m := make(map[string]*Link, len(links))
-	byKey := make([]*Link, len(links))
-	for i := range links {
-		m[links[i].Code] = &links[i]
-		byKey[i] = &links[i]
-	}
-	slices.SortFunc(byKey, func(a, b *Link) int { return firstclaim.CompareLinks(a.PartnerID, a.Code, b.PartnerID, b.Code) })
-	for i, k := range byKey {
-		k.order = uint32(i + 1)
-	}
-	l.swapLocked(m, links)
-}
-
-func (l *Links) swapLocked(m map[string]*Link, links []Link) {
+func (l *Links) serveLocked(t *table) {
 	old := l.set.Load()
-	set := &linkSet{gen: old.gen + 1, base: old.gen + 1, links: m}
+	set := &linkSet{gen: old.gen + 1, base: old.gen + 1, links: t, n: t.n}
 	// Warm the cache before the set is served (entries of the old generation are ignored on
 	// lookup; purging frees them sooner).
 	l.cache.Purge()
-	for i := range min(len(links), l.size) {
-		e := l.prepare(&links[i], set.gen)
+	warm := 0
+	t.each(func(off int) bool {
+		e := l.prepare(t, off, set.gen)
 		e.stamp = l.inserts.Add(1)
-		l.cache.Add(maphash.String(l.seed, links[i].Code), e)
-	}
+		l.cache.Add(maphash.String(l.seed, t.code(off)), e)
+		warm++
+		return warm < l.size
+	})
 	l.set.Store(set)
-	l.count.Store(int64(len(m)))
+	l.count.Store(int64(set.n))
+	if t.n >= 100_000 {
+		// A large set was just read, through buffers and objects that are garbage now: give
+		// the memory back, so the resident size is the set's, not the load's.
+		debug.FreeOSMemory()
+	}
 }
 
 // Apply serves changed links (new ones, or new versions of served ones) beside the others, without
 // a full Replace: only the cached entries of the changed codes are dropped. Links are never
-// removed, only disabled. When the changes since the last Replace grow past an eighth of the set,
-// the set is rebuilt (as Replace does), which also numbers the new links in key order; until then
-// a new link has no place in that order (Order 0) and the sink leaves the batches it is in for
-// ClickHouse to sort.
-func (l *Links) Apply(links []Link) {
+// removed, only disabled. metas, when not nil, are the links' versions' meta, one for each. When
+// the changes since the last Replace grow past a sixty-fourth of the set (at least 4,096), the set
+// is rebuilt whole, which also numbers the new links in key order; until then a new link has no
+// place in that order (Order 0) and the sink leaves the batches it is in for ClickHouse to sort.
+func (l *Links) Apply(links []Link, metas []LinkMeta) {
 	if len(links) == 0 {
 		return
 	}
+	meta := func(i int) *LinkMeta {
+		if metas == nil {
+			return nil
+		}
+		return &metas[i]
+	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	old := l.set.Load()
-	if len(old.over)+len(links) > max(4096, len(old.links)/8) {
-		all := make(map[string]*Link, len(old.links)+len(links))
-		for c, k := range old.links {
-			all[c] = k
-		}
-		for c, k := range old.over {
-			all[c] = k.link
-		}
+	overN := 0
+	if old.over != nil {
+		overN = old.over.n
+	}
+	if overN+len(links) > max(4096, old.links.n/64) {
+		b := newTableBuilder(l.seed, old.n+len(links))
+		b.copyNewest(old.links, old.over)
 		for i := range links {
-			all[links[i].Code] = &links[i]
+			b.add(&links[i], meta(i))
 		}
-		merged := make([]Link, 0, len(all))
-		for _, k := range all {
-			merged = append(merged, *k)
-		}
-		compact(merged)
-		l.replace(merged)
-		l.mu.Unlock()
+		l.serveLocked(b.build(true))
 		return
 	}
-	defer l.mu.Unlock()
-	set := &linkSet{gen: old.gen + 1, base: old.base, links: old.links, over: make(map[string]changed, len(old.over)+len(links))}
-	for c, k := range old.over {
-		set.over[c] = k
-	}
-	added := 0
+	b := newTableBuilder(l.seed, overN+len(links))
+	b.copyNewest(old.over, nil)
+	set := &linkSet{gen: old.gen + 1, base: old.base, links: old.links, n: old.n, when: make(map[string]uint64, overN+len(links))}
 	for i := range links {
-		k := &links[i]
-		prev := old.find([]byte(k.Code))
-		if prev == nil {
-			added++
-		} else if prev.PartnerID == k.PartnerID {
-			k.order = prev.order
+		k := links[i]
+		if t, off := old.find(k.Code); t == nil {
+			set.n++
+		} else if t.partner(off) == k.PartnerID {
+			k.order = t.order(off) // its place in key order stays
 		}
-		set.over[k.Code] = changed{link: k, gen: set.gen}
+		b.add(&k, meta(i))
+	}
+	set.over = b.build(false)
+	set.over.each(func(off int) bool {
+		code := set.over.code(off)
+		if g, ok := old.when[code]; ok {
+			set.when[code] = g
+		}
+		return true
+	})
+	for i := range links {
+		set.when[set.over.code(set.over.find(links[i].Code))] = set.gen
 	}
 	l.set.Store(set)
-	l.count.Add(int64(added))
+	l.count.Store(int64(set.n))
 	for i := range links {
 		l.cache.Remove(maphash.String(l.seed, links[i].Code))
 	}
 	l.reloads.Inc()
 }
 
-// Each calls fn with every link served, in no order, until fn returns false.
-func (l *Links) Each(fn func(*Link) bool) {
+// copyNewest adds the links of base that over does not change, then those of over.
+func (b *tableBuilder) copyNewest(base, over *table) {
+	base.each(func(off int) bool {
+		if over.find(base.code(off)) < 0 {
+			l, m := base.link(off)
+			b.add(&l, &m)
+		}
+		return true
+	})
+	over.each(func(off int) bool {
+		l, m := over.link(off)
+		b.add(&l, &m)
+		return true
+	})
+}
+
+// Get returns the link served for code and its version's meta.
+func (l *Links) Get(code string) (Link, LinkMeta, bool) {
+	t, off := l.set.Load().find(code)
+	if t == nil {
+		return Link{}, LinkMeta{}, false
+	}
+	link, meta := t.link(off)
+	return link, meta, true
+}
+
+// Each calls fn with every link served and its meta, in no order, until fn returns false. The
+// link's strings stay valid after fn returns.
+func (l *Links) Each(fn func(Link, LinkMeta) bool) {
 	set := l.set.Load()
-	for c, k := range set.over {
-		if !fn(k.link) {
-			return
-		}
-		_ = c
+	if !set.over.each(func(off int) bool { link, m := set.over.link(off); return fn(link, m) }) {
+		return
 	}
-	for c, k := range set.links {
-		if _, ok := set.over[c]; ok {
-			continue
+	set.links.each(func(off int) bool {
+		if set.over.find(set.links.code(off)) >= 0 {
+			return true
 		}
-		if !fn(k) {
-			return
-		}
-	}
+		link, m := set.links.link(off)
+		return fn(link, m)
+	})
 }
 
 // Load reads path and, if every link in it is good, serves it. On error the last good set keeps
@@ -365,11 +408,11 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 	}
 	taken := ok && e.code() != b2s(code) && set.fresh(e.code(), e.gen) // another code with the same hash holds the slot
 	l.misses.Inc()
-	link := set.find(code)
-	if link == nil {
+	t, off := set.find(b2s(code))
+	if t == nil {
 		return false
 	}
-	*e = l.prepare(link, set.gen)
+	*e = l.prepare(t, off, set.gen)
 	if taken {
 		return true // served uncached
 	}
@@ -387,28 +430,31 @@ var (
 	maxUnixNano = time.Unix(0, math.MaxInt64)
 )
 
-func (l *Links) prepare(link *Link, gen uint64) entry {
+func (l *Links) prepare(t *table, off int, gen uint64) entry {
+	code, url := t.code(off), t.url(off)
 	e := entry{
-		partner: link.PartnerID, program: link.Program, campaign: link.Campaign,
-		link: link, prog: l.programs[link.Program], gen: gen, order: link.order, frag: uint32(len(link.URL)),
+		partner: t.partner(off), program: t.program(off), campaign: t.campaign(off),
+		prog: l.programs[t.program(off)], gen: gen, order: t.order(off), frag: uint32(len(url)),
+		codeN: uint8(len(code)), urlN: uint16(len(url)),
 	}
-	if n := len(link.Code) + len(link.URL); n <= entryText && len(link.Code) <= MaxCodeLen {
-		e.codeN, e.urlN = uint8(len(link.Code)), uint16(len(link.URL))
-		copy(e.text[copy(e.text[:], link.Code):], link.URL)
+	if len(code)+len(url) <= entryText {
+		copy(e.text[copy(e.text[:], code):], url)
+	} else {
+		e.long = t.text(off)
 	}
-	switch t := link.ExpiresAt; {
-	case link.Status == StatusDisabled || t.Before(minUnixNano) && !t.IsZero(),
+	switch exp := t.expires(off); {
+	case t.disabled(off),
 		e.prog == nil: // a program this edge is not configured for (links from ClickHouse): it cannot claim
 		e.until = math.MinInt64
-	case t.IsZero() || !t.Before(maxUnixNano):
+	case exp.IsZero() || !exp.Before(maxUnixNano):
 		e.until = math.MaxInt64 // no time this side of 2262 is after it
 	default:
-		e.until = t.UnixNano()
+		e.until = exp.UnixNano()
 	}
-	if i := indexByteString(link.URL, '#'); i >= 0 {
+	if i := indexByteString(url, '#'); i >= 0 {
 		e.frag = uint32(i)
 	}
-	u := link.URL[:e.frag]
+	u := url[:e.frag]
 	switch q := indexByteString(u, '?'); {
 	case q < 0:
 		e.sep = '?'
