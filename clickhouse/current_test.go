@@ -58,6 +58,9 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"links/claims":                    {[]string{"L1", "L2"}},
 		"links/request":                   {"create\x1fadmin\x1fk"},
 		"links/clock":                     nil,
+		"rollups/lines":                   {uint64(9)},
+		"rollups/lines_state":             nil,
+		"rollups/lines_runs":              nil,
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
@@ -135,6 +138,9 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 			}
 		}
 	}
+	// The commission lines' rollup (run 9, made above by rollups/lines), read by day and partner.
+	lsql, largs := clickhouse.LinesRollupSQL(report.Slice{From: from, To: to, By: []string{"day", "partner"}, Where: map[string]string{"program": "affiliate"}})
+	stmts = append(stmts, "SELECT 'lines rollup'", chtest.Bind(t, lsql, append([]any{uint64(9), from, to}, largs...)...))
 	if dir := os.Getenv("FIRSTCLAIM_DUMP_SQL"); dir != "" {
 		for i, st := range stmts {
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.sql", i)), []byte(st+";\n"), 0o644)
@@ -154,6 +160,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"L1\t1\t1\t1",
 		"wp-login.php\t9\t2026-11-10 10:00:01\t2026-11-10 10:00:59", // unknown codes
 		"rolled\t1", // the day's clicks in rollup_clicks_links
+		"lines rollup\n2026-11-10\tPA\tUSD\t1\t1000\t50\n",                              // the lines from their rollup
 		"L1\t7\thttps://shop.example.com/\tPA\taffiliate\t\tactive\t0\tadmin\tcreate\t", // a link's versions
 		"L1\t5\tw1\tr\n", // the standing claims (L2's is released)
 		// Read with rollups: c1 once (its replayed row a repeat), one visitor, the sign-up of the

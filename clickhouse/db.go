@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -25,7 +26,12 @@ type DB struct {
 	// readers bounds the report queries under way to one less than the pool's connections, so
 	// that the sink's INSERTs always find one.
 	readers chan struct{}
+	log     *slog.Logger // report tracing at debug level; nil: none
 }
+
+// SetLogger makes the adapter log what each report read, at debug level. Call it before the DB is
+// shared.
+func (db *DB) SetLogger(log *slog.Logger) { db.log = log }
 
 // ReadRollups says whether reports read rollups where they can (the default) or the raw tables
 // only (slower, and what rollups are checked against). Call it before the DB is shared.

@@ -14,6 +14,22 @@ var (
 	LinesSQL  = linesSQL
 )
 
+// LinesRollupSQL renders the query of the lines' rollup for a slice, and the filters' parameters
+// (after the run, from and to).
+func LinesRollupSQL(s report.Slice) (string, []any) {
+	sql, args, err := reportSQL(Query("report/rollup_lines"), report.SourceLines, s)
+	if err != nil {
+		panic(err)
+	}
+	return sql, args
+}
+
+// LinesRollFresh reports whether reports read the lines from their rollup.
+func (db *DB) LinesRollFresh(ctx context.Context) (bool, error) {
+	_, fresh, err := db.currentLinesRoll(ctx)
+	return fresh, err
+}
+
 // ReportSetting reads a setting as a report query sees it.
 func (db *DB) ReportSetting(ctx context.Context, name string) (string, error) {
 	ctx, cancel := db.readContext(ctx)

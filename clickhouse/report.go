@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -94,17 +95,66 @@ func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) (re
 	case <-ctx.Done():
 		return report.Answer{}, ctx.Err()
 	}
+	began := time.Now()
 	if src != report.SourceLines && !db.raw {
 		runs, err := db.rollupRuns(ctx)
 		if err != nil {
 			return report.Answer{}, err
 		}
 		if p, ok := planRollup(src, s, runs); ok {
-			return db.rollupGroups(ctx, src, s, p)
+			ans, err := db.rollupGroups(ctx, src, s, p)
+			db.traceReport(src, s, "rollups", began, len(ans.Groups), err)
+			return ans, err
+		}
+	}
+	if src == report.SourceLines && !db.raw && linesRollupHolds(s) {
+		roll, fresh, err := db.currentLinesRoll(ctx)
+		if err != nil {
+			return report.Answer{}, err
+		}
+		if fresh {
+			sql, filters, err := reportSQL(Query("report/rollup_lines"), src, s)
+			if err != nil {
+				return report.Answer{}, err
+			}
+			groups, err := db.groups(ctx, sql, append([]any{roll.run, DateTime(s.From), DateTime(s.To)}, filters...), len(s.By))
+			db.traceReport(src, s, "rollups", began, len(groups), err)
+			return report.Answer{Groups: groups}, err
 		}
 	}
 	groups, err := db.rawGroups(ctx, src, s)
+	db.traceReport(src, s, "raw", began, len(groups), err)
 	return report.Answer{Groups: groups}, err
+}
+
+// linesRollupHolds reports whether the lines' rollup answers a slice: whole UTC days, grouped and
+// filtered by day, partner and program only.
+func linesRollupHolds(s report.Slice) bool {
+	day := 24 * time.Hour
+	if !s.From.Equal(s.From.Truncate(day)) || !s.To.Equal(s.To.Truncate(day)) {
+		return false
+	}
+	for _, b := range s.By {
+		if b != "day" && b != "partner" && b != "program" {
+			return false
+		}
+	}
+	for k := range s.Where {
+		if k != "day" && k != "partner" && k != "program" {
+			return false
+		}
+	}
+	return true
+}
+
+// traceReport logs one source's part of a report at debug level: which tables answered it and how
+// long it took (--log-level debug says where a slow report spends its time).
+func (db *DB) traceReport(src report.Source, s report.Slice, from string, began time.Time, groups int, err error) {
+	if db.log == nil || !db.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	db.log.Debug("report source read", "source", src.String(), "by", strings.Join(s.By, ","), "from", s.From.Format(time.RFC3339),
+		"to", s.To.Format(time.RFC3339), "read", from, "groups", groups, "took", time.Since(began).Round(time.Millisecond), "err", err)
 }
 
 // rawGroups computes a slice's groups from the raw tables, exactly.

@@ -254,7 +254,76 @@ func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logg
 		if _, err := db.rollPending(ctx, log, nil, true); err != nil && ctx.Err() == nil {
 			log.Warn("rollups: could not roll up; trying again later", "err", err)
 		}
+		if _, err := db.RollLines(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("rollups: could not roll up the commission lines; trying again later", "err", err)
+		}
 	}
+}
+
+// linesRoll is the newest roll of the commission lines and the fingerprint it was made at.
+type linesRoll struct{ run, linesRun, linesRows uint64 }
+
+// linesState returns the commission lines' fingerprint (sql/rollups/lines_state.sql).
+func (db *DB) linesState(ctx context.Context) (run, rows uint64, err error) {
+	err = db.conn.QueryRow(ctx, Query("rollups/lines_state")).Scan(&run, &rows)
+	return run, rows, err
+}
+
+// currentLinesRoll returns the newest roll of the lines if it was made at the lines' present
+// fingerprint, and whether there is one.
+func (db *DB) currentLinesRoll(ctx context.Context) (linesRoll, bool, error) {
+	run, rows, err := db.linesState(ctx)
+	if err != nil {
+		return linesRoll{}, false, err
+	}
+	var r linesRoll
+	found := false
+	err = db.each(ctx, "the lines' rollups", Query("rollups/lines_runs"), nil, func(rs driver.Rows) error {
+		found = true
+		return rs.Scan(&r.run, &r.linesRun, &r.linesRows)
+	})
+	if err != nil {
+		return linesRoll{}, false, err
+	}
+	return r, found && rows > 0 && r.linesRun == run && r.linesRows == rows, nil
+}
+
+// RollLines rolls up the commission lines, in their current state, when they changed since the
+// newest roll (an attribution run wrote lines, merges folded old versions, a deletion), and
+// reports whether it did. The fingerprint is read first: lines written during the roll change it,
+// so such a roll is never read. Rolls older than an hour, but the newest, are deleted.
+func (db *DB) RollLines(ctx context.Context) (bool, error) {
+	if _, fresh, err := db.currentLinesRoll(ctx); err != nil || fresh {
+		return false, err
+	}
+	linesRun, rows, err := db.linesState(ctx)
+	if err != nil || rows == 0 {
+		return false, err
+	}
+	run := rand.Uint64() | 1
+	if err := db.conn.Exec(ctx, Query("rollups/lines"), run); err != nil {
+		return false, fmt.Errorf("cannot roll up the commission lines: %w", err)
+	}
+	if err := db.insert(ctx, "INSERT INTO rollup_lines_runs (run, lines_run, lines_rows, committed_ns)", 1, func(bt driver.Batch, _ int) error {
+		return bt.Append(run, linesRun, rows, uint64(time.Now().UnixNano()))
+	}); err != nil {
+		return false, fmt.Errorf("cannot record the lines' rollup: %w", err)
+	}
+	// Old rolls: an hour is far longer than any roll takes, so another server's roll under way is
+	// never among them.
+	var old []uint64
+	err = db.each(ctx, "old lines' rollups", "SELECT run FROM rollup_lines_runs WHERE committed_ns < ? AND run != ?",
+		[]any{uint64(time.Now().Add(-time.Hour).UnixNano()), run}, func(rs driver.Rows) error {
+			var r uint64
+			err := rs.Scan(&r)
+			old = append(old, r)
+			return err
+		})
+	if err == nil && len(old) > 0 {
+		_ = db.conn.Exec(ctx, "ALTER TABLE rollup_lines DELETE WHERE has(?, run)", old)
+		_ = db.conn.Exec(ctx, "ALTER TABLE rollup_lines_runs DELETE WHERE has(?, run)", old)
+	}
+	return true, nil
 }
 
 // hourRanges merges sorted hours into ranges of consecutive hours, [start, end) each.

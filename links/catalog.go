@@ -35,9 +35,16 @@ type Claim struct {
 	Released bool
 }
 
-// before orders claims: the earliest, then the smaller writer id.
+// before orders claims: the earliest, then the smaller writer id, then the smaller request (two
+// requests of one server in the same nanosecond).
 func (c *Claim) before(o *Claim) bool {
-	return c.At < o.At || c.At == o.At && c.Writer < o.Writer
+	switch {
+	case c.At != o.At:
+		return c.At < o.At
+	case c.Writer != o.Writer:
+		return c.Writer < o.Writer
+	}
+	return c.Request < o.Request
 }
 
 // Store keeps the versions and claims (implemented by the ClickHouse adapter).
@@ -520,7 +527,7 @@ func (c *Catalog) Create(ctx context.Context, links []redirect.Link, actor, key 
 		var lost []Claim
 		for k, i := range todo {
 			f := first[links[i].Code]
-			if f != nil && f.Writer == c.writer && f.At == at {
+			if f != nil && f.Writer == c.writer && f.At == at && f.Request == request {
 				won = append(won, claims[k])
 				continue
 			}

@@ -31,6 +31,11 @@ func attributeClickHouse(ctx context.Context, chf *clickhouseFlag, p *attributio
 	if err := db.SaveLines(ctx, lines, asOf, time.Now()); err != nil {
 		return nil, err
 	}
+	// Reports read the lines' rollup only while it matches the lines; make the new one now
+	// rather than at the next roller's round (until then they read the lines themselves).
+	if _, err := db.RollLines(ctx); err != nil {
+		env.log.Warn("the commission lines' rollup could not be made; reports read the lines until the next roll", "err", err)
+	}
 	counts := map[string]int{}
 	for _, l := range lines {
 		counts[l.Status]++

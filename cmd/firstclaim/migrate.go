@@ -51,7 +51,14 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if err != nil {
 		return fmt.Errorf("rolling up (run migrate again to go on from where it stopped): %w", err)
 	}
-	if n == 0 {
+	rolled, err := db.RollLines(ctx)
+	if err != nil {
+		return fmt.Errorf("rolling up the commission lines (run migrate again): %w", err)
+	}
+	if rolled {
+		fmt.Fprintln(env.stdout, "rolled up the commission lines")
+	}
+	if n == 0 && !rolled {
 		fmt.Fprintln(env.stdout, "rollups are up to date")
 	}
 	return nil

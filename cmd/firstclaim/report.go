@@ -67,6 +67,7 @@ func (c *reportCmd) run(ctx context.Context, env *environment) error {
 	}
 	defer db.Close()
 	db.ReadRollups(!c.noRollups)
+	db.SetLogger(env.log)
 	if c.unknown {
 		codes, err := db.UnknownCodes(ctx, q.From, q.To, c.limit)
 		if err != nil {

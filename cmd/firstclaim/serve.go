@@ -309,6 +309,7 @@ func (c *serveCmd) start(ctx context.Context, env *environment) (*server, error)
 			s.closers = append(s.closers, func() error { stop(); <-done; return nil })
 		}
 		db.SetQueryTimeout(c.reportTimeout)
+		db.SetLogger(log)
 		// The redirector serves whether or not ClickHouse answers (events wait in the spool), so
 		// start-up does not wait for it: a probe in the background tells the operator which it is.
 		go probeClickHouse(db, c.clickhouse.dsn, log)
