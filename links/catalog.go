@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -248,6 +249,11 @@ func (c *Catalog) Sync(ctx context.Context) error {
 		c.changes.Add(c.links.Len())
 		if err := c.saveSnapshot(true); err != nil {
 			c.opts.Logger.Error("cannot save the links' snapshot", "snapshot", c.opts.Snapshot, "err", err)
+		}
+		if c.links.Len() >= 100_000 {
+			// The rows read and the snapshot written are garbage now; with a collector that lets
+			// the heap grow several times the live data (--gc-percent), give it back at once.
+			debug.FreeOSMemory()
 		}
 		return nil
 	}

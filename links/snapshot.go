@@ -60,14 +60,14 @@ func (c *Catalog) saveSnapshot(force bool) (err error) {
 	rec := make([]string, len(snapshotHeader))
 	written := 0
 	c.links.Each(func(l redirect.Link, m redirect.LinkMeta) bool {
-		v := &Version{Link: l, Version: m.Version, Actor: m.Actor, Op: m.Op, WrittenAt: m.WrittenAt}
+		// The link's strings point into the link set: only the numbers are made here.
 		written++
 		exp := ""
-		if !v.ExpiresAt.IsZero() {
-			exp = v.ExpiresAt.UTC().Format(time.RFC3339)
+		if !l.ExpiresAt.IsZero() {
+			exp = l.ExpiresAt.UTC().Format(time.RFC3339)
 		}
-		rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6] = v.Code, v.URL, v.PartnerID, v.Program, v.Campaign, v.Status, exp
-		rec[7], rec[8], rec[9], rec[10] = strconv.FormatUint(v.Version, 10), v.Actor, v.Op, strconv.FormatInt(max(v.WrittenAt.Unix(), 0), 10)
+		rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6] = l.Code, l.URL, l.PartnerID, l.Program, l.Campaign, l.Status, exp
+		rec[7], rec[8], rec[9], rec[10] = strconv.FormatUint(m.Version, 10), m.Actor, m.Op, strconv.FormatInt(max(m.WrittenAt.Unix(), 0), 10)
 		w.Write(rec)
 		return true
 	})
