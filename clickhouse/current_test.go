@@ -58,6 +58,8 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"links/claims":                    {[]string{"L1", "L2"}},
 		"links/request":                   {"create\x1fadmin\x1fk"},
 		"links/clock":                     nil,
+		"links/changed":                   {uint32(0)},
+		"links/codes":                     {[]string{"L1", "L9"}},
 		"rollups/lines":                   {uint64(9)},
 		"rollups/lines_state":             nil,
 		"rollups/lines_runs":              nil,
@@ -163,6 +165,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"lines rollup\n2026-11-10\tPA\tUSD\t1\t1000\t50\n",                              // the lines from their rollup
 		"L1\t7\thttps://shop.example.com/\tPA\taffiliate\t\tactive\t0\tadmin\tcreate\t", // a link's versions
 		"L1\t5\tw1\tr\n", // the standing claims (L2's is released)
+		"\nL1\t7\n",      // the codes changed since 1970, with their newest version
 		// Read with rollups: c1 once (its replayed row a repeat), one visitor, the sign-up of the
 		// click it names, the impression; with and without the visitors' separate query.
 		"rollup clicks \n1\t1\t0\t0\t0\t0\t0\t1\n",

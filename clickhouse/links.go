@@ -20,6 +20,36 @@ func (db *DB) LinkVersions(ctx context.Context, since time.Time, fn func(links.V
 	})
 }
 
+// ChangedLinks implements links.Store (sql/links/changed.sql).
+func (db *DB) ChangedLinks(ctx context.Context, since time.Time, fn func(code string, version uint64) error) error {
+	return db.each(ctx, "the links' changes", Query("links/changed"), []any{uint32(max(since.Unix(), 0))}, func(rows driver.Rows) error {
+		var code string
+		var v uint64
+		if err := rows.Scan(&code, &v); err != nil {
+			return err
+		}
+		return fn(code, v)
+	})
+}
+
+// NewestLinks implements links.Store (sql/links/codes.sql), in chunks of codes.
+func (db *DB) NewestLinks(ctx context.Context, codes []string) ([]links.Version, error) {
+	var out []links.Version
+	for len(codes) > 0 {
+		part := codes[:min(len(codes), claimChunk)]
+		codes = codes[len(part):]
+		err := db.each(ctx, "the changed links", Query("links/codes"), []any{part}, func(rows driver.Rows) error {
+			v, err := scanVersion(rows)
+			out = append(out, v)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // LinkHistory implements links.Store (sql/links/history.sql).
 func (db *DB) LinkHistory(ctx context.Context, code string) ([]links.Version, error) {
 	var out []links.Version

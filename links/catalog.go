@@ -53,6 +53,11 @@ type Store interface {
 	// LinkVersions calls fn with every version written at or after since (the store's clock), in
 	// code and version order.
 	LinkVersions(ctx context.Context, since time.Time, fn func(Version) error) error
+	// ChangedLinks calls fn with each code that has versions written at or after since, and the
+	// newest version number among those.
+	ChangedLinks(ctx context.Context, since time.Time, fn func(code string, version uint64) error) error
+	// NewestLinks returns the newest version of each of codes.
+	NewestLinks(ctx context.Context, codes []string) ([]Version, error)
 	AppendLinkVersions(ctx context.Context, vs []Version) error
 	ClaimCodes(ctx context.Context, claims []Claim) error
 	// CodeClaims returns the standing (not released) claims on codes.
@@ -257,16 +262,30 @@ func (c *Catalog) Sync(ctx context.Context) error {
 		}
 		return nil
 	}
-	newest := map[string]*Version{}
-	err = c.opts.Store.LinkVersions(ctx, since, func(v Version) error {
-		if n := newest[v.Code]; n == nil || v.Version > n.Version {
-			newest[v.Code] = &v
+	// A poll reads the codes written since (a pair each), and whole rows only of the ones whose
+	// version this server does not have: the overlap (and a bulk import's rows, seen again by
+	// every poll of the overlap) costs a code and a number a row, not a link.
+	var want []string
+	err = c.opts.Store.ChangedLinks(ctx, since, func(code string, version uint64) error {
+		if _, m, ok := c.links.Get(code); !ok || m.Version < version {
+			want = append(want, code)
 		}
 		return nil
 	})
 	if err != nil {
 		c.pollErrors.Inc()
 		return err
+	}
+	newest := map[string]*Version{}
+	if len(want) > 0 {
+		vs, err := c.opts.Store.NewestLinks(ctx, want)
+		if err != nil {
+			c.pollErrors.Inc()
+			return err
+		}
+		for i := range vs {
+			newest[vs[i].Code] = &vs[i]
+		}
 	}
 	var changed []redirect.Link
 	var metas []redirect.LinkMeta

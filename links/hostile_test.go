@@ -3,6 +3,7 @@ package links_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -146,5 +147,60 @@ func TestHostileBodies(t *testing.T) {
 	call(t, srv, p1Token, "PATCH", "/api/v1/links/frac", "application/json", `{"status":"active"}`).want(t, 403)
 	if v, _ := e.cat.Get("frac"); v.Status != redirect.StatusDisabled {
 		t.Fatal("a partner re-enabled a link the admin disabled")
+	}
+}
+
+// counting records the codes a poll asks whole rows of.
+type counting struct {
+	links.Store
+	asked [][]string
+}
+
+func (c *counting) NewestLinks(ctx context.Context, codes []string) ([]links.Version, error) {
+	c.asked = append(c.asked, append([]string(nil), codes...))
+	return c.Store.NewestLinks(ctx, codes)
+}
+
+// A poll reads whole rows only of the codes it does not have the newest version of: the rows of
+// the overlap, and of a bulk import seen again by the next polls, cost a code and a number each.
+func TestPollsReadOnlyWhatChanged(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	writer := newEdge(t, db, "")
+	if err := writer.cat.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var bulk []redirect.Link
+	for i := range 500 {
+		bulk = append(bulk, link(fmt.Sprintf("bulk-%d", i), "https://shop.example.com/b", "p1"))
+	}
+	if _, err := writer.cat.Create(ctx, bulk, "admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	store := &counting{Store: db}
+	reader := newEdge(t, store, "")
+	if err := reader.cat.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.cat.Sync(ctx); err != nil { // the bulk is within the overlap: nothing to read
+		t.Fatal(err)
+	}
+	if len(store.asked) != 0 {
+		t.Fatalf("a poll with nothing new read whole rows of %d codes", len(store.asked[0]))
+	}
+	if _, _, err := writer.cat.Update(ctx, "bulk-7", "admin", "", "update", func(l *redirect.Link) error {
+		l.URL = "https://shop.example.com/seven"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.cat.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.asked) != 1 || strings.Join(store.asked[0], ",") != "bulk-7" {
+		t.Fatalf("the poll after one change read whole rows of %v", store.asked)
+	}
+	if l := reader.served("bulk-7"); l == nil || l.URL != "https://shop.example.com/seven" {
+		t.Fatalf("the change is not served: %+v", l)
 	}
 }
