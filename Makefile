@@ -1,5 +1,5 @@
 # firstclaim: the two commands are `make demo` and `make test`.
-.PHONY: demo test deps build bench bench-attribution bench-reports soak fuzz clean
+.PHONY: demo test deps build bench bench-attribution bench-reports bench-links soak fuzz clean
 
 demo: ## run the demo: local ClickHouse, sample links, served on 127.0.0.1:8080
 	scripts/demo
@@ -22,7 +22,10 @@ soak: ## 30 minutes at half the maximum rate from a million visitors: memory lev
 bench-attribution: ## attribution of 1M orders against 10M clicks (bench/results/DATE-attribution.md)
 	bench/attribution
 
-bench-reports: ## report latency over 10M clicks (bench/results/DATE-reports.md)
+bench-links: ## start-up and memory with 1M links from a file, from ClickHouse, from the snapshot (bench/results/DATE-links.md)
+	bench/links
+
+bench-reports: ## report latency over 100M clicks, with rollups and without (bench/results/DATE-reports.md)
 	bench/reports
 
 fuzz: ## run every fuzzer of the module for FUZZTIME (default 60s) each

@@ -1,0 +1,240 @@
+// Command ingest measures what ClickHouse spends to keep clicks and their rollups, in CPU seconds
+// of the server process per million clicks: the sink's INSERTs (clickhouse.Events, batches of a
+// given size), then rolling the day up (clickhouse.DB.RollDay), each until no merge of the
+// database runs. With -views it also measures the same INSERTs into a database that keeps rollups
+// by materialized views instead (the file's statements, {db} standing for the database), the way
+// that was measured and not taken. Rounds alternate the order of the databases.
+//
+//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-views FILE]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/clickhouse"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+func main() {
+	dsn := flag.String("dsn", "", "ClickHouse server (clickhouse://host:port); databases ingest_* are made and dropped")
+	pid := flag.Int("pid", 0, "the ClickHouse server's process id, whose CPU time is read")
+	clicks := flag.Int("clicks", 2_000_000, "clicks per database and round, over one day")
+	batch := flag.Int("batch", 10_000, "clicks per INSERT (the sink's batch)")
+	rounds := flag.Int("rounds", 3, "rounds")
+	views := flag.String("views", "", "a file of materialized views to measure against ({db} is the database)")
+	flag.Parse()
+	if *dsn == "" || *pid == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *views); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
+	ctx := context.Background()
+	var views []string
+	if viewsFile != "" {
+		b, err := os.ReadFile(viewsFile)
+		if err != nil {
+			return err
+		}
+		views = clickhouse.Statements(string(b))
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	batches := generate(n, batch, day)
+	var insert, roll, viewed []float64
+	perM := func(s float64) float64 { return s / float64(n) * 1e6 }
+	for r := range rounds {
+		steps := []func() error{
+			func() error {
+				in, ro, err := measureRollups(ctx, dsn, pid, batches, day)
+				insert, roll = append(insert, perM(in)), append(roll, perM(ro))
+				fmt.Fprintf(os.Stderr, "round %d: INSERTs %.2f, rolling up %.2f CPU s per million clicks\n", r+1, perM(in), perM(ro))
+				return err
+			},
+		}
+		if views != nil {
+			steps = append(steps, func() error {
+				v, err := measureViews(ctx, dsn, pid, batches, views)
+				viewed = append(viewed, perM(v))
+				fmt.Fprintf(os.Stderr, "round %d: INSERTs with views %.2f CPU s per million clicks\n", r+1, perM(v))
+				return err
+			})
+		}
+		if r%2 == 1 {
+			slices.Reverse(steps)
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+	}
+	in, ro := median(insert), median(roll)
+	fmt.Printf("clicks=%d batch=%d rounds=%d (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds)
+	fmt.Printf("INSERTs:                 %.2f  %v\n", in, insert)
+	fmt.Printf("rolling the day up:      %.2f  %v\n", ro, roll)
+	fmt.Printf("INSERTs and rollups / INSERTs: %.3f\n", (in+ro)/in)
+	if views != nil {
+		v := median(viewed)
+		fmt.Printf("INSERTs with views:      %.2f  %v\n", v, viewed)
+		fmt.Printf("with views / INSERTs:    %.3f\n", v/in)
+	}
+	return nil
+}
+
+// database makes a fresh migrated database of that name and opens it.
+func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhouse.DB, error) {
+	base := strings.TrimSuffix(dsn, "/")
+	if i := strings.LastIndex(base, "/"); i > len("clickhouse://") {
+		base = base[:i]
+	}
+	admin, err := clickhouse.Open(base + "/default")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := admin.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+		return nil, nil, err
+	}
+	if _, err := clickhouse.Migrate(ctx, base+"/"+name, slog.New(slog.DiscardHandler)); err != nil {
+		return nil, nil, err
+	}
+	db, err := clickhouse.Open(base + "/" + name)
+	return admin, db, err
+}
+
+func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time) (insert, roll float64, err error) {
+	admin, db, err := database(ctx, dsn, "ingest_rollups")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer admin.Close()
+	defer db.Close()
+	if insert, err = writeAll(ctx, admin, db, pid, batches, "ingest_rollups"); err != nil {
+		return 0, 0, err
+	}
+	t0 := cpuSeconds(pid)
+	if _, err := db.RollDay(ctx, day); err != nil {
+		return 0, 0, err
+	}
+	settle(ctx, admin, "ingest_rollups")
+	return insert, cpuSeconds(pid) - t0, nil
+}
+
+func measureViews(ctx context.Context, dsn string, pid int, batches []*sink.Batch, views []string) (float64, error) {
+	admin, db, err := database(ctx, dsn, "ingest_views")
+	if err != nil {
+		return 0, err
+	}
+	defer admin.Close()
+	defer db.Close()
+	for _, st := range views {
+		if err := db.Conn().Exec(ctx, strings.ReplaceAll(st, "{db}", "ingest_views")); err != nil {
+			return 0, fmt.Errorf("%s: %w", st, err)
+		}
+	}
+	return writeAll(ctx, admin, db, pid, batches, "ingest_views")
+}
+
+// writeAll writes the batches as an edge writes them, on time, and returns the server's CPU
+// seconds until its merges are done.
+func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches []*sink.Batch, name string) (float64, error) {
+	settle(ctx, admin, name)
+	t0 := cpuSeconds(pid)
+	for _, b := range batches {
+		w := db.Events()
+		at := b.Clicks[0].TS
+		w.SetClock(func() time.Time { return at })
+		if err := w.Write(ctx, b); err != nil {
+			return 0, err
+		}
+	}
+	settle(ctx, admin, name)
+	return cpuSeconds(pid) - t0, nil
+}
+
+// settle waits until the database has no merge running, and a second more.
+func settle(ctx context.Context, admin *clickhouse.DB, name string) {
+	for {
+		var n uint64
+		if err := admin.Conn().QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = ?", name).Scan(&n); err != nil || n == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+}
+
+// generate makes n clicks of one day as an edge serves them, in batches of batch clicks in the
+// clicks table's order: 20,000 links of 500 partners, 3,000,000 visitors.
+func generate(n, batch int, day time.Time) []*sink.Batch {
+	rng := rand.New(rand.NewPCG(1, 2))
+	countries := []string{"US", "DE", "GB", "FR", "JP", "CN", "BR", "IN", ""}
+	devices := []string{"desktop", "mobile", "mobile", "tablet", "bot"}
+	browsers := []string{"Chrome", "Safari", "Firefox", "Edge", "Samsung Browser", "Facebook"}
+	referers := []string{"news.example", "t.co", "www.google.com", ""}
+	programs := []string{"affiliate", "ambassador-2025", "refer-a-friend"}
+	var out []*sink.Batch
+	for i := 0; i < n; i += batch {
+		b := &sink.Batch{}
+		for j := i; j < min(i+batch, n); j++ {
+			link := rng.IntN(20000)
+			partner := link % 500
+			ts := day.Add(time.Duration(j) * 24 * time.Hour / time.Duration(n))
+			c := firstclaim.Click{
+				ID: firstclaim.NewIDString(ts), TS: ts, Link: "l" + strconv.Itoa(link), PartnerID: "p" + strconv.Itoa(partner),
+				Program: programs[partner%3], Campaign: "c" + strconv.Itoa(partner%40), Outcome: firstclaim.Outcome(1 + rng.IntN(3)),
+				UserAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/" + strconv.Itoa(100+rng.IntN(30)) + ".0 Mobile Safari/537.36",
+				Visitor:   rng.Uint64N(3_000_000), Country: countries[rng.IntN(len(countries))], DeviceType: devices[rng.IntN(len(devices))],
+				Browser: browsers[rng.IntN(len(browsers))], RefererHost: referers[rng.IntN(len(referers))], Duplicate: rng.IntN(20) == 0,
+			}
+			c.ClaimPartnerID, c.ClaimClickID, c.ClaimExpiresAt = c.PartnerID, c.ID, ts.Add(30*24*time.Hour)
+			c.Bot = c.DeviceType == "bot"
+			c.IP = netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256)), 1})
+			c.StoredIP = c.IP.String()
+			if c.RefererHost != "" {
+				c.Referer = "https://" + c.RefererHost + "/a/" + strconv.Itoa(rng.IntN(1000))
+			}
+			b.Clicks = append(b.Clicks, c)
+		}
+		slices.SortFunc(b.Clicks, func(x, y firstclaim.Click) int {
+			return strings.Compare(x.PartnerID+"\x00"+x.Link, y.PartnerID+"\x00"+y.Link)
+		})
+		out = append(out, b)
+	}
+	return out
+}
+
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
