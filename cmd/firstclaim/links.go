@@ -36,7 +36,7 @@ func (c *linksCmd) setArgs(args []string) { c.args = args }
 
 func (c *linksCmd) run(ctx context.Context, env *environment) error {
 	if len(c.args) == 0 {
-		return errors.New("want `links import FILE` or `links export`")
+		return errors.New("want `links [flags] import FILE` or `links [flags] export` (flags before the subcommand)")
 	}
 	db, err := c.clickhouse.open()
 	if err != nil {

@@ -42,7 +42,7 @@ var commands = map[string]commandInfo{
 	"report":    {"clicks, claims, sign-ups, orders and commission by any dimension, from ClickHouse", func() command { return &reportCmd{} }},
 	"prune":     {"delete events older than an age from ClickHouse (partitions, then rows; TTL where supported)", func() command { return &pruneCmd{} }},
 	"import":    {"load accounts, partners, orders or associations from CSV or NDJSON into ClickHouse", func() command { return &importCmd{} }},
-	"links":     {"links import FILE: load a links file into ClickHouse; links export: write them out", func() command { return &linksCmd{} }},
+	"links":     {"links [flags] import FILE: load a links file into ClickHouse; links [flags] export: write them out", func() command { return &linksCmd{} }},
 	"attribute": {"compute commission lines for a program (from ClickHouse or a folder of files)", func() command { return &attributeCmd{} }},
 }
 
