@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/firstclaim/firstclaim/links"
@@ -37,6 +38,11 @@ func (c *linksCmd) setArgs(args []string) { c.args = args }
 func (c *linksCmd) run(ctx context.Context, env *environment) error {
 	if len(c.args) == 0 {
 		return errors.New("want `links [flags] import FILE` or `links [flags] export` (flags before the subcommand)")
+	}
+	for _, a := range c.args[1:] {
+		if strings.HasPrefix(a, "-") {
+			return fmt.Errorf("%s: flags go before the subcommand, as in: firstclaim links --clickhouse DSN %s ...", a, c.args[0])
+		}
 	}
 	db, err := c.clickhouse.open()
 	if err != nil {

@@ -150,6 +150,9 @@ func TestLinksImportExport(t *testing.T) {
 		code := run(context.Background(), args, env)
 		return code, out.String(), errb.String()
 	}
+	if code, _, errs := runCmd("links", "import", file, "--clickhouse", dsn); code == 0 || !strings.Contains(errs, "flags go before the subcommand") {
+		t.Fatalf("flags after the subcommand: %d %s", code, errs)
+	}
 	if code, out, errs := runCmd("links", "--clickhouse", dsn, "import", file); code != 0 || !strings.Contains(out, "2 new, 0 changed, 0 unchanged") {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
