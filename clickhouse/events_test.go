@@ -262,7 +262,14 @@ func TestStreamedBatchIsOneInsert(t *testing.T) {
 // Every clicks INSERT after the first writes into the storage of the one before: the second batch
 // allocates a fraction of what the first did, and no row of an earlier batch leaks into a later one.
 func TestClickHouseReusesColumnsAcrossInserts(t *testing.T) {
-	_, db := chtest.Database(t)
+	dsn, _ := chtest.Database(t)
+	// One connection: a second pooled connection's first use allocates its own buffers, which
+	// says nothing of the columns (the writer's measure of ClickHouse's clock may have opened it).
+	db, err := clickhouse.Open(dsn + "?max_open_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	w := db.Events()
 	base := time.Now().UTC().Add(-10 * time.Second) // on time: nothing for the replays table
 	batch := func(name string, n int) *sink.Batch {
