@@ -42,7 +42,7 @@ func newEdge(t testing.TB, store links.Store, snapshot string) *edge {
 		t.Fatal(err)
 	}
 	return &edge{
-		cat: links.NewCatalog(links.Options{Store: store, Links: ls, Snapshot: snapshot, Settle: 150 * time.Millisecond,
+		cat: links.NewCatalog(links.Options{Store: store, Links: ls, Snapshot: snapshot, Settle: 400 * time.Millisecond,
 			SnapshotEvery: time.Nanosecond, Logger: quiet}),
 		links: ls,
 	}
