@@ -557,3 +557,51 @@ func TestLinksArePacked(t *testing.T) {
 		t.Fatalf("Each visited %d links, want 1", seen)
 	}
 }
+
+// A destination held without its scheme and host (shared among links) reads back whole, from the
+// store and from a prepared entry, with its query and fragment found where they are.
+func TestDestinationsWithoutTheirHost(t *testing.T) {
+	store, _ := NewLinks(LinksOptions{Programs: testPrograms()})
+	urls := []string{
+		"https://shop.example.com/a?x=1#top",
+		"https://shop.example.com",
+		"https://shop.example.com?only=query",
+		"https://shop.example.com#frag",
+		"https://shop.example.com/p?",
+		"https://shop.example.com/p?a=1&",
+		"http://other.example.net:8080/path",
+		"https://shop.example.com/" + strings.Repeat("long", 40) + "?q=1#f", // stored whole
+	}
+	var links []Link
+	for i, u := range urls {
+		links = append(links, Link{Code: fmt.Sprintf("d%d", i), URL: u, PartnerID: "p", Program: "affiliate"})
+	}
+	store.Replace(links)
+	for i, u := range urls {
+		code := fmt.Sprintf("d%d", i)
+		l, _, ok := store.Get(code)
+		if !ok || l.URL != u {
+			t.Fatalf("%s: stored %q, want %q", code, l.URL, u)
+		}
+		var e entry
+		if !store.lookup([]byte(code), &e) || e.url() != u {
+			t.Fatalf("%s: entry holds %q", code, e.url())
+		}
+		// The entry's base, fragment and separator are those of the whole destination.
+		frag := strings.IndexByte(u, '#')
+		if frag < 0 {
+			frag = len(u)
+		}
+		base := u[:frag]
+		sep := byte('&')
+		switch q := strings.IndexByte(base, '?'); {
+		case q < 0:
+			sep = '?'
+		case q == len(base)-1 || strings.HasSuffix(base, "&"):
+			sep = 0
+		}
+		if e.base() != base || e.fragment() != u[frag:] || e.sep != sep {
+			t.Errorf("%s: base %q fragment %q sep %q; want %q %q %q", u, e.base(), e.fragment(), e.sep, base, u[frag:], sep)
+		}
+	}
+}

@@ -431,16 +431,20 @@ var (
 )
 
 func (l *Links) prepare(t *table, off int, gen uint64) entry {
-	code, url := t.code(off), t.url(off)
+	code := t.code(off)
+	host, rest := t.urlParts(off) // host is empty for a destination stored whole
+	n := len(host) + len(rest)
 	e := entry{
 		partner: t.partner(off), program: t.program(off), campaign: t.campaign(off),
-		prog: l.programs[t.program(off)], gen: gen, order: t.order(off), frag: uint32(len(url)),
-		codeN: uint8(len(code)), urlN: uint16(len(url)),
+		prog: l.programs[t.program(off)], gen: gen, order: t.order(off), frag: uint32(n),
+		codeN: uint8(len(code)), urlN: uint16(n),
 	}
-	if len(code)+len(url) <= entryText {
-		copy(e.text[copy(e.text[:], code):], url)
+	if len(code)+n <= entryText {
+		k := copy(e.text[:], code)
+		k += copy(e.text[k:], host)
+		copy(e.text[k:], rest)
 	} else {
-		e.long = t.text(off)
+		e.long = t.text(off) // a long destination is stored whole
 	}
 	switch exp := t.expires(off); {
 	case t.disabled(off),
@@ -451,14 +455,22 @@ func (l *Links) prepare(t *table, off int, gen uint64) entry {
 	default:
 		e.until = exp.UnixNano()
 	}
-	if i := indexByteString(url, '#'); i >= 0 {
-		e.frag = uint32(i)
+	// The fragment and the query are in rest: host holds none of '/', '?', '#'.
+	if i := indexByteString(rest, '#'); i >= 0 {
+		e.frag = uint32(len(host) + i)
 	}
-	u := url[:e.frag]
+	u := rest[:int(e.frag)-len(host)]
+	last := byte(0)
+	switch {
+	case len(u) > 0:
+		last = u[len(u)-1]
+	case len(host) > 0:
+		last = host[len(host)-1]
+	}
 	switch q := indexByteString(u, '?'); {
 	case q < 0:
 		e.sep = '?'
-	case q == len(u)-1 || u[len(u)-1] == '&':
+	case q == len(u)-1 || last == '&':
 		e.sep = 0
 	default:
 		e.sep = '&'

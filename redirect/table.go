@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/firstclaim/firstclaim"
@@ -25,17 +26,22 @@ type LinkMeta struct {
 // programs, campaigns, actors, ops) are stored once, in names, and a record holds their numbers.
 // A table is never changed once built; changes go to a new, small one (see linkSet).
 //
+// A destination short enough to be held in a cache entry is stored without its scheme and host,
+// which are a name like the others (most links of a program share them: 24 bytes a link for
+// https://shop.example.com); a longer one is stored whole, so that an entry can point at it.
+//
 // A record, at its offset:
 //
 //	0  uint32 place in (partner, code) order (Link.order), 0 for none
-//	4  int64  expires_at, Unix seconds; 0 for never
+//	4  uint32 expires_at, Unix seconds; 0 for never
+//	8  uint32 the destination's scheme and host (names), when split (status bit 1)
 //	12 uint64 version
 //	20 uint32 written_at, Unix seconds
 //	24 uint32 partner  28 uint32 program  32 uint32 campaign  36 uint32 actor  40 uint32 op (names)
-//	44 uint8  status: 0 active, 1 disabled
+//	44 uint8  status: bit 0 disabled, bit 1 the destination is split
 //	45 uint8  length of the code
-//	46 uint16 length of the destination
-//	48 the code, then the destination
+//	46 uint16 length of the destination as stored (without the scheme and host when split)
+//	48 the code, then the destination (or its rest)
 type table struct {
 	arena []byte
 	slots []uint32 // record offset + 1; 0 is empty; a power of two long
@@ -74,7 +80,8 @@ func (b *tableBuilder) add(l *Link, m *LinkMeta) {
 	var h [recHeader]byte
 	binary.LittleEndian.PutUint32(h[0:], l.order)
 	if !l.ExpiresAt.IsZero() {
-		binary.LittleEndian.PutUint64(h[4:], uint64(l.ExpiresAt.Unix()))
+		// CheckLink keeps expiries in 1970-2106, as ClickHouse's DateTime does.
+		binary.LittleEndian.PutUint32(h[4:], uint32(min(max(l.ExpiresAt.Unix(), 1), math.MaxUint32)))
 	}
 	if m != nil {
 		binary.LittleEndian.PutUint64(h[12:], m.Version)
@@ -90,11 +97,21 @@ func (b *tableBuilder) add(l *Link, m *LinkMeta) {
 	if l.Status == StatusDisabled {
 		h[44] = 1
 	}
-	h[45] = uint8(min(len(l.Code), MaxCodeLen))
-	binary.LittleEndian.PutUint16(h[46:], uint16(min(len(l.URL), math.MaxUint16)))
+	code := l.Code[:min(len(l.Code), MaxCodeLen)]
+	url := l.URL
+	if len(code)+len(url) <= entryText {
+		if host := authority(url); host > 0 {
+			binary.LittleEndian.PutUint32(h[8:], b.name(url[:host]))
+			h[44] |= 2
+			url = url[host:]
+		}
+	}
+	url = url[:min(len(url), math.MaxUint16)]
+	h[45] = uint8(len(code))
+	binary.LittleEndian.PutUint16(h[46:], uint16(len(url)))
 	b.t.arena = append(b.t.arena, h[:]...)
-	b.t.arena = append(b.t.arena, l.Code[:h[45]]...)
-	b.t.arena = append(b.t.arena, l.URL[:binary.LittleEndian.Uint16(h[46:])]...)
+	b.t.arena = append(b.t.arena, code...)
+	b.t.arena = append(b.t.arena, url...)
 	b.t.n++
 }
 
@@ -170,12 +187,42 @@ func (t *table) code(off int) string {
 	return b2s(t.arena[off+recHeader : off+recHeader+n])
 }
 
-func (t *table) url(off int) string {
-	n, u := int(t.arena[off+45]), int(binary.LittleEndian.Uint16(t.arena[off+46:]))
-	return b2s(t.arena[off+recHeader+n : off+recHeader+n+u])
+// authority returns the length of url's scheme and host ("https://shop.example.com"), or 0. It
+// ends before the path, the query or the fragment, so it holds none of '/', '?', '#' after "//".
+func authority(url string) int {
+	i := strings.Index(url, "://")
+	if i <= 0 {
+		return 0
+	}
+	j := i + 3
+	for j < len(url) && url[j] != '/' && url[j] != '?' && url[j] != '#' {
+		j++
+	}
+	return j
 }
 
-// text is the code and the destination, one after the other.
+// urlParts returns the destination's scheme and host (empty when stored whole) and the rest, as
+// stored. They do not allocate.
+func (t *table) urlParts(off int) (host, rest string) {
+	n, u := int(t.arena[off+45]), int(binary.LittleEndian.Uint16(t.arena[off+46:]))
+	rest = b2s(t.arena[off+recHeader+n : off+recHeader+n+u])
+	if t.arena[off+44]&2 != 0 {
+		host = t.names[binary.LittleEndian.Uint32(t.arena[off+8:])]
+	}
+	return host, rest
+}
+
+// url returns the destination; a split one is put together (an allocation: not on the request
+// path, which reads urlParts).
+func (t *table) url(off int) string {
+	host, rest := t.urlParts(off)
+	if host == "" {
+		return rest
+	}
+	return host + rest
+}
+
+// text is the code and the destination, one after the other, of a record stored whole.
 func (t *table) text(off int) string {
 	return b2s(t.arena[off+recHeader : off+t.recLen(off)])
 }
@@ -188,11 +235,11 @@ func (t *table) partner(off int) string  { return t.name(off, 24) }
 func (t *table) program(off int) string  { return t.name(off, 28) }
 func (t *table) campaign(off int) string { return t.name(off, 32) }
 func (t *table) order(off int) uint32    { return binary.LittleEndian.Uint32(t.arena[off:]) }
-func (t *table) disabled(off int) bool   { return t.arena[off+44] == 1 }
+func (t *table) disabled(off int) bool   { return t.arena[off+44]&1 != 0 }
 
 func (t *table) expires(off int) time.Time {
-	if s := int64(binary.LittleEndian.Uint64(t.arena[off+4:])); s != 0 {
-		return time.Unix(s, 0).UTC()
+	if s := binary.LittleEndian.Uint32(t.arena[off+4:]); s != 0 {
+		return time.Unix(int64(s), 0).UTC()
 	}
 	return time.Time{}
 }
