@@ -266,7 +266,9 @@ func (c *Catalog) Sync(ctx context.Context) error {
 	// version this server does not have: the overlap (and a bulk import's rows, seen again by
 	// every poll of the overlap) costs a code and a number a row, not a link.
 	var want []string
+	seen := 0
 	err = c.opts.Store.ChangedLinks(ctx, since, func(code string, version uint64) error {
+		seen++
 		if _, m, ok := c.links.Get(code); !ok || m.Version < version {
 			want = append(want, code)
 		}
@@ -275,6 +277,11 @@ func (c *Catalog) Sync(ctx context.Context) error {
 	if err != nil {
 		c.pollErrors.Inc()
 		return err
+	}
+	if seen >= 50_000 {
+		// A bulk change, read again by each poll of the overlap: its codes are garbage now, and
+		// the collector (--gc-percent) would let them pile up several times the link set.
+		defer debug.FreeOSMemory()
 	}
 	newest := map[string]*Version{}
 	if len(want) > 0 {
