@@ -274,16 +274,26 @@ func TestSnapshotServesWhileClickHouseIsDown(t *testing.T) {
 		t.Fatal("an edge with neither ClickHouse nor a snapshot started with no links and no error")
 	}
 	srv.Start()
-	// Another server disables a link while this one was away.
-	if _, _, err := a.cat.Update(ctx, "gone", "admin", "", "disable", func(l *redirect.Link) error {
-		l.Status = redirect.StatusDisabled
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	// Another server disables a link while this one was away. (The pools' connections died with
+	// the server: a first query may fail on one before the pool drops it.)
+	retry := func(what string, f func() error) {
+		t.Helper()
+		var err error
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if err = f(); err == nil {
+				return
+			}
+		}
+		t.Fatalf("%s: %v", what, err)
 	}
-	if err := down.cat.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	retry("disable", func() error {
+		_, _, err := a.cat.Update(ctx, "gone", "admin", "", "disable", func(l *redirect.Link) error {
+			l.Status = redirect.StatusDisabled
+			return nil
+		})
+		return err
+	})
+	retry("sync", func() error { return down.cat.Sync(ctx) })
 	if l := down.served("gone"); l == nil || l.Status != redirect.StatusDisabled {
 		t.Fatalf("after ClickHouse came back: %+v", l)
 	}
