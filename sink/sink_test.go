@@ -194,8 +194,18 @@ func TestStreamedBatchesRetriedWhole(t *testing.T) {
 	if !slices.Equal(w.ids, ids(0, 4_000)) {
 		t.Fatalf("stored %d records, want 4000 once each, in order", len(w.ids))
 	}
-	if w.aborts != 1 || !slices.Equal(w.commits, []int{2_000, 2_000}) {
-		t.Fatalf("aborts %d, commits %v; want 1 and [2000 2000]", w.aborts, w.commits)
+	// How the second 2,000 are cut into batches depends on when the worker takes them (a batch
+	// taken while records still arrive is smaller); what must hold is one abandoned attempt, no
+	// batch over the size, and every record stored once, in order (above).
+	total := 0
+	for _, n := range w.commits {
+		total += n
+		if n > 2_000 {
+			t.Fatalf("a commit of %d records, over the batch size: %v", n, w.commits)
+		}
+	}
+	if w.aborts != 1 || total != 4_000 {
+		t.Fatalf("aborts %d, commits %v; want 1 abort and 4,000 in all", w.aborts, w.commits)
 	}
 	if w.largest != sliceRecords {
 		t.Fatalf("largest slice %d records, want %d", w.largest, sliceRecords)
