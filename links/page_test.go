@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,8 @@ func TestLinksPageInChromium(t *testing.T) {
 		}
 		t.Fatalf("%s = %q, want %q (page error: %q)", expr, got, want, js(`document.querySelector('#error').textContent`))
 	}
+	// The page's rows, sorted as JavaScript sorts them (by UTF-16 code units: bytes, for these).
+	sorted := func(rows ...string) string { slices.Sort(rows); return strings.Join(rows, ",") }
 	rows := `[...document.querySelectorAll('#link-table tr[data-code]')].map(r => r.dataset.code + ':' + r.dataset.status).sort().join(',')`
 
 	browsertest.Do(t, ctx, chromedp.Navigate(srv.URL+"/ui#token="+adminToken), chromedp.WaitReady("#apply"))
@@ -74,7 +77,7 @@ func TestLinksPageInChromium(t *testing.T) {
 	csv := filepath.Join(t.TempDir(), "upload.csv")
 	os.WriteFile(csv, []byte("code,url,partner,program\nup-1,https://shop.example.com/u1,p1,affiliate\nup-2,https://shop.example.com/u2,p2,affiliate\n"), 0o644)
 	browsertest.Do(t, ctx, chromedp.SetUploadFiles("#link-upload", []string{csv}))
-	waitFor(rows, code+":active,up-1:active,up-2:active")
+	waitFor(rows, sorted(code+":active", "up-1:active", "up-2:active"))
 	if msg := js(`document.querySelector('#links-message').textContent`); !strings.Contains(msg, "2 created") {
 		t.Fatalf("upload message: %q", msg)
 	}
@@ -88,7 +91,7 @@ func TestLinksPageInChromium(t *testing.T) {
 		document.querySelector('#link-table tr[data-code="up-1"] [data-action=edit]').click(); 'ok'`)
 	waitFor(`document.querySelector('#link-table tr[data-code="up-1"]').cells[1].textContent`, "https://shop.example.com/u1-new")
 	js(`document.querySelector('#link-table tr[data-code="up-2"] [data-action=disable]').click(); 'ok'`)
-	waitFor(rows, code+":active,up-1:active,up-2:disabled")
+	waitFor(rows, sorted(code+":active", "up-1:active", "up-2:disabled"))
 	if v, _ := e.cat.Get("up-2"); v.Status != "disabled" {
 		t.Fatalf("disabled through the page: %+v", v)
 	}
@@ -102,7 +105,7 @@ func TestLinksPageInChromium(t *testing.T) {
 	// A partner: only their own links, no partner field.
 	js(`sessionStorage.clear(); 'ok'`)
 	browsertest.Do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(srv.URL+"/ui#token="+p1Token), chromedp.WaitReady("#apply"))
-	waitFor(rows, code+":active,up-1:active")
+	waitFor(rows, sorted(code+":active", "up-1:active"))
 	if js(`document.querySelector('#new-partner-label').hidden + ''`) != "true" {
 		t.Fatal("a partner's page asks for a partner")
 	}
