@@ -352,7 +352,7 @@ func decodeLinks(contentType string, body []byte) (links []redirect.Link, lines 
 			return nil, nil, false, []fieldError{lineError(err)}
 		}
 		return links, lines, false, nil
-	case mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/json" && len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(bytes.TrimSpace(trimmed), []byte("}\n")):
+	case mt == "application/x-ndjson" || mt == "application/jsonl":
 		line := 0
 		for len(body) > 0 {
 			var raw []byte
@@ -376,37 +376,36 @@ func decodeLinks(contentType string, body []byte) (links []redirect.Link, lines 
 		}
 		return links, lines, false, errs
 	case mt == "application/json" || mt == "":
-		if len(trimmed) > 0 && trimmed[0] == '{' {
-			l, fe := decodeOne(body)
-			if fe != nil {
-				fe.Line = 1
-				return nil, nil, true, []fieldError{*fe}
-			}
-			return []redirect.Link{l}, []int{1}, true, nil
-		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		// An array of objects, or objects one after another (one object, pretty-printed or
+		// not, is a single link).
+		inArray := len(trimmed) > 0 && trimmed[0] == '['
+		if !inArray && (len(trimmed) == 0 || trimmed[0] != '{') {
 			return nil, nil, false, []fieldError{{Line: 1, Message: "want a JSON object or an array of them"}}
 		}
-		lc := lineCounter{data: body}
-		for i := 0; dec.More(); i++ {
-			if i == MaxBulk {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if inArray {
+			dec.Token()
+		}
+		lc := redirect.NewLineCounter(body)
+		n := 0
+		for ; dec.More(); n++ {
+			if n == MaxBulk {
 				return nil, nil, false, []fieldError{{Message: errTooMany}}
 			}
 			var raw json.RawMessage
 			start := int(dec.InputOffset())
 			if err := dec.Decode(&raw); err != nil {
-				errs = append(errs, fieldError{Line: lc.at(min(int(dec.InputOffset()), len(body))), Message: "not JSON: " + err.Error()})
+				errs = append(errs, fieldError{Line: lc.At(min(dec.InputOffset(), int64(len(body)))), Message: "not JSON: " + err.Error()})
 				return nil, nil, false, errs
 			}
 			// The element starts after the separator and the space before it.
-			for start < len(body) && strings.IndexByte(", \t\r\n", body[start]) >= 0 {
+			for start < len(body) && strings.IndexByte(", \t\r\n\ufeff", body[start]) >= 0 {
 				start++
 			}
-			line := lc.at(start)
+			line := lc.At(int64(start))
 			l, fe := decodeOne(raw)
 			if fe != nil {
-				idx := i
+				idx := n
 				fe.Line, fe.Index = line, &idx
 				if errs = append(errs, *fe); len(errs) == maxErrors {
 					return nil, nil, false, errs
@@ -415,28 +414,17 @@ func decodeLinks(contentType string, body []byte) (links []redirect.Link, lines 
 			}
 			links, lines = append(links, l), append(lines, line)
 		}
-		if _, err := dec.Token(); err != nil {
-			return nil, nil, false, append(errs, fieldError{Line: lc.at(len(body)), Message: "the array does not end: " + err.Error()})
+		if inArray {
+			if _, err := dec.Token(); err != nil {
+				return nil, nil, false, append(errs, fieldError{Line: lc.At(int64(len(body))), Message: "the array does not end: " + err.Error()})
+			}
+			if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+				return nil, nil, false, append(errs, fieldError{Line: lc.At(int64(len(body))), Message: "text after the array"})
+			}
 		}
-		if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
-			return nil, nil, false, append(errs, fieldError{Line: lc.at(len(body)), Message: "text after the array"})
-		}
-		return links, lines, false, errs
+		return links, lines, !inArray && n == 1, errs
 	}
 	return nil, nil, false, []fieldError{{Message: fmt.Sprintf("Content-Type %q: send application/json (an object or an array), application/x-ndjson or text/csv", contentType)}}
-}
-
-// lineCounter says which line a byte offset is on, for offsets in increasing order.
-type lineCounter struct {
-	data []byte
-	off  int
-	line int
-}
-
-func (c *lineCounter) at(off int) int {
-	c.line += bytes.Count(c.data[c.off:off], []byte("\n"))
-	c.off = off
-	return c.line + 1
 }
 
 func lineError(err error) fieldError {

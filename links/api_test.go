@@ -131,6 +131,19 @@ func TestAPICreatesListsChangesAndDisables(t *testing.T) {
 		`{"code":"nd-1","url":"https://shop.example.com/a","partner":"p1","program":"ambassador"}`+"\n"+
 			`{"code":"nd-2","url":"https://shop.example.com/b","partner":"p1","program":"ambassador","expires_at":"2030-01-01T00:00:00Z"}`+"\n").want(t, 201)
 
+	// One object pretty-printed is one link; objects one after another are many.
+	a = call(t, srv, adminToken, "POST", "/api/v1/links", "application/json",
+		"{\n  \"code\": \"pretty\",\n  \"url\": \"https://shop.example.com/p\",\n  \"partner\": \"p1\",\n  \"program\": \"affiliate\"\n}\n").want(t, 201)
+	if a.body["code"] != "pretty" {
+		t.Fatalf("a pretty-printed object: %v", a.body)
+	}
+	a = call(t, srv, adminToken, "POST", "/api/v1/links", "application/json",
+		`{"code":"s-1","url":"https://shop.example.com/1","partner":"p1","program":"affiliate"}`+"\n"+
+			`{"code":"s-2","url":"https://shop.example.com/2","partner":"p1","program":"affiliate"}`).want(t, 201)
+	if a.body["created"].(float64) != 2 {
+		t.Fatalf("objects one after another: %v", a.body)
+	}
+
 	// Listing: filters, search, paging by cursor.
 	a = call(t, srv, adminToken, "GET", "/api/v1/links?campaign=bulk&limit=100", "", "").want(t, 200)
 	page1 := a.body["links"].([]any)
@@ -147,7 +160,7 @@ func TestAPICreatesListsChangesAndDisables(t *testing.T) {
 		t.Fatalf("search found %d", len(got))
 	}
 	a = call(t, srv, adminToken, "GET", "/api/v1/links?partner=p1&format=csv", "", "").want(t, 200)
-	if lines := strings.Split(strings.TrimSpace(a.raw), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "code,url,partner") {
+	if lines := strings.Split(strings.TrimSpace(a.raw), "\n"); len(lines) != 7 || !strings.HasPrefix(lines[0], "code,url,partner") {
 		t.Fatalf("CSV download:\n%s", a.raw)
 	}
 

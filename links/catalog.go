@@ -394,9 +394,6 @@ func (c *Catalog) History(ctx context.Context, code string) ([]Version, error) {
 	return c.opts.Store.LinkHistory(ctx, code)
 }
 
-// ErrTaken is a code that another link has.
-var ErrTaken = errors.New("the code is taken by another link")
-
 // CreateResult says what Create did with each link, in the order given.
 type CreateResult struct {
 	Links   []Version

@@ -113,10 +113,6 @@ func ReadLinks(path string, knownProgram func(name string) bool) ([]Link, error)
 	return links, nil
 }
 
-// CompactLinks moves the links' text into one allocation (see compact): for links read from
-// elsewhere than a file, before Replace.
-func CompactLinks(links []Link) { compact(links) }
-
 // compact moves the links' text into one allocation, with the names that repeat (partners,
 // programs, campaigns) stored once. The parsers leave one or more strings per line; 100,000 links
 // would be as many objects for the garbage collector to visit at every cycle, and its mark phase
@@ -313,6 +309,15 @@ type lineCounter struct {
 	line    int   // the line of off
 	scanned int   // bytes read, for the test
 }
+
+// NewLineCounter counts the lines of data (for the links API's bodies).
+func NewLineCounter(data []byte) *LineCounter { return &LineCounter{data: data} }
+
+// LineCounter says which line of its data a byte offset is on (lineCounter).
+type LineCounter = lineCounter
+
+// At returns the line of off.
+func (c *lineCounter) At(off int64) int { return c.at(off) }
 
 func (c *lineCounter) at(off int64) int {
 	off = min(off, int64(len(c.data)))

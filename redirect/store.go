@@ -424,19 +424,13 @@ func (l *Links) lookup(code []byte, e *entry) bool {
 	return true
 }
 
-// Bounds of the Unix nanoseconds an entry's until can hold.
-var (
-	minUnixNano = time.Unix(0, math.MinInt64)
-	maxUnixNano = time.Unix(0, math.MaxInt64)
-)
-
 func (l *Links) prepare(t *table, off int, gen uint64) entry {
-	code := t.code(off)
+	code, program := t.code(off), t.program(off)
 	host, rest := t.urlParts(off) // host is empty for a destination stored whole
 	n := len(host) + len(rest)
 	e := entry{
-		partner: t.partner(off), program: t.program(off), campaign: t.campaign(off),
-		prog: l.programs[t.program(off)], gen: gen, order: t.order(off), frag: uint32(n),
+		partner: t.partner(off), program: program, campaign: t.campaign(off),
+		prog: l.programs[program], gen: gen, order: t.order(off), frag: uint32(n),
 		codeN: uint8(len(code)), urlN: uint16(n),
 	}
 	if len(code)+n <= entryText {
@@ -450,8 +444,8 @@ func (l *Links) prepare(t *table, off int, gen uint64) entry {
 	case t.disabled(off),
 		e.prog == nil: // a program this edge is not configured for (links from ClickHouse): it cannot claim
 		e.until = math.MinInt64
-	case exp.IsZero() || !exp.Before(maxUnixNano):
-		e.until = math.MaxInt64 // no time this side of 2262 is after it
+	case exp.IsZero():
+		e.until = math.MaxInt64 // never (a table's expiries end in 2106, well inside int64 nanoseconds)
 	default:
 		e.until = exp.UnixNano()
 	}
