@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,6 +28,10 @@ type DB struct {
 	// that the sink's INSERTs always find one.
 	readers chan struct{}
 	log     *slog.Logger // report tracing at debug level; nil: none
+
+	layoutMu sync.Mutex // guards the two below: where the rows are (one server or a cluster), read once
+	laidOut  bool
+	lay      layout
 }
 
 // SetLogger makes the adapter log what each report read, at debug level. Call it before the DB is

@@ -64,6 +64,17 @@ func ParseDSN(dsn string) (*clickhouse.Options, error) {
 	if q.Get("dial_timeout") == "" {
 		q.Set("dial_timeout", "2s")
 	}
+	// On a cluster (and harmless on one server): an INSERT through a Distributed table returns once
+	// a replica of every shard has stored its rows, not when they are queued on the receiving
+	// server's disk; and a shard is written on its replica, not on the receiving server's own, the
+	// same replica that reads choose with the load_balancing = in_order of the user's profile
+	// (docs/deploy.md; a string setting, which the driver cannot send to 18.16), so a report reads
+	// what the sink has just written. The address may set each otherwise.
+	for k, v := range clusterDefaults {
+		if q.Get(k) == "" {
+			q.Set(k, v)
+		}
+	}
 	if q.Get("compress") == "" && !allLoopback {
 		q.Set("compress", "lz4")
 	}
@@ -77,6 +88,11 @@ func ParseDSN(dsn string) (*clickhouse.Options, error) {
 		opts.MaxOpenConns = 4
 	}
 	return opts, nil
+}
+
+var clusterDefaults = map[string]string{
+	"insert_distributed_sync":  "1",
+	"prefer_localhost_replica": "0",
 }
 
 // loopback reports whether host is this machine. Data sent to a ClickHouse on the same machine is

@@ -67,3 +67,6 @@ func RollupGroupsSQL(src report.Source, s report.Slice, runs map[time.Time]uint6
 	sql, args, err = q.sql()
 	return sql, args, true, err
 }
+
+// ClusterStatements is clusterStatements, for the test that runs every migration through it.
+var ClusterStatements = clusterStatements

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -15,6 +16,7 @@ import (
 // MigrateResult says what Migrate did.
 type MigrateResult struct {
 	Database string
+	Cluster  string      // "" on one server
 	Applied  []Migration // this run, in order
 	Version  uint32      // the schema's version afterwards
 }
@@ -25,6 +27,16 @@ type MigrateResult struct {
 // a migration cut off half-way is simply run again. Running Migrate on an up-to-date database
 // changes nothing.
 func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult, error) {
+	return MigrateCluster(ctx, dsn, "", log)
+}
+
+// MigrateCluster is Migrate for a database on the cluster named cluster (one of the servers'
+// <remote_servers>): every table is a replicated table, TABLE_local, on each server, created ON
+// CLUSTER, under a Distributed table of the product's name; the schema's versions are recorded
+// once for the cluster. dsn may name any of the cluster's servers (or several). With cluster "",
+// it is Migrate. A database laid out one way is never silently migrated the other way: see
+// docs/deploy.md for moving one server's data to a cluster.
+func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) (*MigrateResult, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -33,7 +45,17 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 		return nil, err
 	}
 	db := opts.Auth.Database
-	res := &MigrateResult{Database: db}
+	res := &MigrateResult{Database: db, Cluster: cluster}
+	on := ""
+	if cluster != "" {
+		if !validName.MatchString(cluster) {
+			return nil, fmt.Errorf("cluster name %q: want letters, digits and _", cluster)
+		}
+		if !validName.MatchString(db) {
+			return nil, fmt.Errorf("database name %q: on a cluster, want letters, digits and _", db)
+		}
+		on = " ON CLUSTER " + quoteIdent(cluster)
+	}
 
 	// The database may not exist yet, and a connection cannot name a missing one: create it over a
 	// connection to "default" first.
@@ -43,10 +65,25 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 	if err != nil {
 		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", Redact(dsn), err)
 	}
-	err = bc.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+	if cluster != "" {
+		var n uint64
+		err = bc.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster).Scan(&n)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("the server knows no cluster %q (its <remote_servers>)", cluster)
+		}
+		if err != nil {
+			bc.Close()
+			return nil, fmt.Errorf("cannot migrate onto cluster %q: %w", cluster, err)
+		}
+	}
+	if err := bc.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db)+on); err != nil {
+		bc.Close()
+		return nil, fmt.Errorf("cannot create database %q: %w", db, err)
+	}
+	err = checkLayout(ctx, &DB{conn: bc}, db, cluster)
 	bc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("cannot create database %q: %w", db, err)
+		return nil, fmt.Errorf("cannot migrate database %q: %w", db, err)
 	}
 
 	conn, err := clickhouse.Open(opts)
@@ -54,7 +91,25 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", Redact(dsn), err)
 	}
 	defer conn.Close()
-	for _, st := range Statements(Query("schema/schema_migrations")) {
+	statements := func(text string) ([]string, error) { return Statements(text), nil }
+	if cluster != "" {
+		statements = func(text string) ([]string, error) {
+			var out []string
+			for _, st := range Statements(text) {
+				cs, err := clusterStatements(st, db, cluster)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, cs...)
+			}
+			return out, nil
+		}
+	}
+	sts, err := statements(Query("schema/schema_migrations"))
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range sts {
 		if err := conn.Exec(ctx, st); err != nil {
 			return nil, fmt.Errorf("cannot create schema_migrations: %w", err)
 		}
@@ -76,14 +131,41 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
 	}
+	follow := func() error { // on a cluster: Distributed tables take their local tables' columns
+		if cluster == "" {
+			return nil
+		}
+		changed, err := syncDistributed(ctx, &DB{conn: conn}, db, cluster)
+		for _, t := range changed {
+			log.Info("distributed table follows its local table", "database", db, "table", t)
+		}
+		return err
+	}
+	// First, in case a run was cut off between an ALTER and its Distributed table.
+	if err := follow(); err != nil {
+		return nil, err
+	}
 	for _, m := range Migrations() {
 		if slices.Contains(done, m.Version) {
 			res.Version = m.Version
 			continue
 		}
-		for i, st := range Statements(m.SQL) {
-			if err := conn.Exec(ctx, st); err != nil && !alreadyDone(err) {
+		sts, err := statements(m.SQL)
+		if err != nil {
+			return res, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
+		}
+		for i, st := range sts {
+			exec := func() error { return conn.Exec(ctx, st) }
+			if cluster != "" && strings.HasPrefix(st, perShard) {
+				exec = func() error { return eachShard(ctx, &DB{conn: conn}, opts, cluster, st) }
+			}
+			if err := exec(); err != nil && !alreadyDone(err) {
 				return res, fmt.Errorf("migration %03d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+			if strings.HasPrefix(st, "ALTER TABLE ") {
+				if err := follow(); err != nil {
+					return res, err
+				}
 			}
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data block that Exec never sends.
@@ -98,6 +180,25 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) (*MigrateResult,
 		res.Version = m.Version
 	}
 	return res, nil
+}
+
+// checkLayout refuses to migrate a database laid out the other way: one server's tables onto a
+// cluster (the data would stay behind, unseen) or a cluster's without --cluster.
+func checkLayout(ctx context.Context, conn *DB, db, cluster string) error {
+	var engine string
+	err := conn.each(ctx, "tables", "SELECT engine FROM system.tables WHERE database = ? AND name = 'schema_migrations'", []any{db},
+		func(rows driver.Rows) error { return rows.Scan(&engine) })
+	switch {
+	case err != nil:
+		return err
+	case engine == "":
+		return nil // new
+	case cluster == "" && engine == "Distributed":
+		return errors.New("it is laid out on a cluster: run migrate --cluster NAME")
+	case cluster != "" && engine != "Distributed":
+		return errors.New("it holds one server's tables; to move them to a cluster, see docs/deploy.md (upgrading from one server)")
+	}
+	return nil
 }
 
 // alreadyDone reports an error that means the statement's work is there already: a column added by

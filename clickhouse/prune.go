@@ -24,6 +24,12 @@ type PruneResult struct {
 // 18.16 has none, so schedule prune instead (cron, a systemd timer).
 func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlDays int) ([]PruneResult, error) {
 	conn, database := db.conn, db.name
+	l, err := db.layout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// On a cluster the parts are on every shard, and each statement runs on every server.
+	partsQuery := strings.Replace(Query("schema/prune_partitions"), "FROM system.parts", "FROM "+l.parts(), 1)
 	ttl := false
 	if ttlDays > 0 {
 		var v string
@@ -40,7 +46,7 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 			return out, fmt.Errorf("cannot prune %q: not a table name", t)
 		}
 		res := PruneResult{Table: t}
-		rows, err := conn.Query(ctx, Query("schema/prune_partitions"), database, t)
+		rows, err := conn.Query(ctx, partsQuery, database, l.local(t))
 		if err != nil {
 			return out, fmt.Errorf("cannot list the partitions of %s: %w", t, err)
 		}
@@ -59,20 +65,20 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 			if err != nil || month >= cutMonth {
 				continue
 			}
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", quoteIdent(t), month)); err != nil {
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s%s DROP PARTITION %d", l.target(t), l.on(), month)); err != nil {
 				return out, fmt.Errorf("cannot drop partition %d of %s: %w", month, t, err)
 			}
 			res.DroppedPartitions = append(res.DroppedPartitions, strconv.Itoa(month))
 		}
 		if cutoff.Day() != 1 || cutoff.Hour() != 0 || cutoff.Minute() != 0 || cutoff.Second() != 0 {
-			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s < toDateTime(%d)", quoteIdent(t), timeColumn(t), cutoff.Unix())
+			q := fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE %s < toDateTime(%d)", l.target(t), l.on(), timeColumn(t), cutoff.Unix())
 			if err := conn.Exec(ctx, q); err != nil {
 				return out, fmt.Errorf("cannot delete old rows of %s: %w", t, err)
 			}
 			res.Deleted = true
 		}
 		if ttl {
-			q := fmt.Sprintf("ALTER TABLE %s MODIFY TTL %s + toIntervalDay(%d)", quoteIdent(t), timeColumn(t), ttlDays)
+			q := fmt.Sprintf("ALTER TABLE %s%s MODIFY TTL %s + toIntervalDay(%d)", l.target(t), l.on(), timeColumn(t), ttlDays)
 			if err := conn.Exec(ctx, q); err != nil {
 				return out, fmt.Errorf("cannot set the TTL of %s: %w", t, err)
 			}

@@ -122,7 +122,11 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 		return res, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
 	}
 	if legacy > 0 {
-		if err := db.conn.Exec(ctx, "OPTIMIZE TABLE clicks PARTITION "+day.Format("200601")+" FINAL"); err != nil {
+		l, err := db.layout(ctx)
+		if err != nil {
+			return res, err
+		}
+		if err := db.conn.Exec(ctx, "OPTIMIZE TABLE "+l.target("clicks")+l.on()+" PARTITION "+day.Format("200601")+" FINAL"); err != nil {
 			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format("2006-01"), err)
 		}
 	}
@@ -176,7 +180,12 @@ func (db *DB) rollupRuns(ctx context.Context) (map[time.Time]uint64, error) {
 // no rollup, oldest first, from the first day holding events.
 func (db *DB) PendingDays(ctx context.Context) ([]time.Time, error) {
 	var first uint32
-	if err := db.conn.QueryRow(ctx, Query("rollups/event_days")).Scan(&first); err != nil {
+	l, err := db.layout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := strings.Replace(Query("rollups/event_days"), "FROM system.parts", "FROM "+l.parts(), 1)
+	if err := db.conn.QueryRow(ctx, q, db.name, l.local("clicks"), l.local("impressions"), l.local("associations")).Scan(&first); err != nil {
 		return nil, fmt.Errorf("cannot find the first day of events: %w", err)
 	}
 	if first == 0 {
@@ -320,8 +329,10 @@ func (db *DB) RollLines(ctx context.Context) (bool, error) {
 			return err
 		})
 	if err == nil && len(old) > 0 {
-		_ = db.conn.Exec(ctx, "ALTER TABLE rollup_lines DELETE WHERE has(?, run)", old)
-		_ = db.conn.Exec(ctx, "ALTER TABLE rollup_lines_runs DELETE WHERE has(?, run)", old)
+		if l, err := db.layout(ctx); err == nil {
+			_ = db.conn.Exec(ctx, "ALTER TABLE "+l.target("rollup_lines")+l.on()+" DELETE WHERE has(?, run)", old)
+			_ = db.conn.Exec(ctx, "ALTER TABLE "+l.target("rollup_lines_runs")+l.on()+" DELETE WHERE has(?, run)", old)
+		}
 	}
 	return true, nil
 }

@@ -252,3 +252,104 @@ func Exec(t testing.TB, db *clickhouse.DB, query string, args ...any) {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
+
+// EnvClusterDSN and EnvCluster name the variables that hold the shared test cluster's address
+// (every server) and its name, as scripts/test sets them from scripts/clickhouse cluster start.
+const (
+	EnvClusterDSN = "FIRSTCLAIM_TEST_CLUSTER"
+	EnvCluster    = "FIRSTCLAIM_TEST_CLUSTER_NAME"
+)
+
+// ClusterDatabase creates a database with a unique name on the shared test cluster, migrated with
+// --cluster, dropped on every server when the test ends. It returns its address, the cluster's
+// name and the adapter over it.
+func ClusterDatabase(t testing.TB) (dsn, cluster string, db *clickhouse.DB) {
+	t.Helper()
+	serverDSN, cluster := os.Getenv(EnvClusterDSN), os.Getenv(EnvCluster)
+	if serverDSN == "" || cluster == "" {
+		if testing.Short() {
+			t.Skip(EnvClusterDSN + " not set; -short skips cluster tests")
+		}
+		t.Fatalf("%s and %s are not set: run the tests with `make test`, which starts a cluster, or start one with "+
+			"eval \"$(scripts/clickhouse cluster start)\" and export %s=$FIRSTCLAIM_CLICKHOUSE %s=$CLICKHOUSE_CLUSTER",
+			EnvClusterDSN, EnvCluster, EnvClusterDSN, EnvCluster)
+	}
+	dsn, db = ClusterDatabaseOn(t, serverDSN, cluster)
+	return dsn, cluster, db
+}
+
+// ClusterDatabaseOn is ClusterDatabase on the cluster of serverDSN.
+func ClusterDatabaseOn(t testing.TB, serverDSN, cluster string) (string, *clickhouse.DB) {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "test_" + hex.EncodeToString(b[:])
+	dsn := withDatabase(serverDSN, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := clickhouse.MigrateCluster(ctx, dsn, cluster, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate %s on cluster %s: %v", name, cluster, err)
+	}
+	store, err := clickhouse.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+name+" ON CLUSTER "+cluster); err != nil {
+			t.Logf("cannot drop %s: %v", name, err)
+		}
+		store.Close()
+	})
+	return dsn, store
+}
+
+// Cluster is a private cluster (ZooKeeper and four servers, 2 shards x 2 replicas) that a test may
+// take apart and start again; removed when the test ends.
+type Cluster struct {
+	s     *Server
+	Name  string
+	DSN   string   // the firstclaim database, every server
+	Ports []string // the servers' native ports: node 1 and 2 are shard 1, node 3 and 4 shard 2
+}
+
+// NewCluster starts a private cluster on free loopback ports.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short skips tests that start their own ClickHouse cluster")
+	}
+	s := &Server{t: t, script: filepath.Join(Root(t), "scripts", "clickhouse")}
+	vars := s.run("cluster", "start")
+	c := &Cluster{s: s, Name: vars["CLICKHOUSE_CLUSTER"], DSN: vars["FIRSTCLAIM_CLICKHOUSE"], Ports: strings.Fields(strings.Trim(vars["CLICKHOUSE_PORTS"], `"`))}
+	s.Dir = vars["CLICKHOUSE_CLUSTER_DIR"]
+	if s.Dir == "" || c.DSN == "" || len(c.Ports) != 4 {
+		t.Fatalf("scripts/clickhouse cluster start printed no cluster: %v", vars)
+	}
+	t.Cleanup(func() { exec.Command(s.script, "cluster", "stop", s.Dir).Run() })
+	return c
+}
+
+// KillNode stops server n (1-4), keeping its data; StartNode starts it again.
+func (c *Cluster) KillNode(n int) {
+	c.s.t.Helper()
+	c.s.run("cluster", "kill-node", c.s.Dir, fmt.Sprint(n))
+}
+
+// StartNode starts server n again, on its ports.
+func (c *Cluster) StartNode(n int) {
+	c.s.t.Helper()
+	c.s.run("cluster", "start-node", c.s.Dir, fmt.Sprint(n))
+}
+
+// KillZooKeeper stops ZooKeeper, keeping its data; StartZooKeeper starts it again.
+func (c *Cluster) KillZooKeeper() { c.s.t.Helper(); c.s.run("cluster", "kill-zookeeper", c.s.Dir) }
+
+// StartZooKeeper starts ZooKeeper again.
+func (c *Cluster) StartZooKeeper() { c.s.t.Helper(); c.s.run("cluster", "start-zookeeper", c.s.Dir) }
+
+// NodeDSN is the address of the firstclaim database on server n alone.
+func (c *Cluster) NodeDSN(n int) string {
+	return "clickhouse://127.0.0.1:" + c.Ports[n-1] + "/firstclaim"
+}

@@ -13,10 +13,12 @@ import (
 type migrateCmd struct {
 	clickhouse clickhouseFlag
 	rollup     bool
+	cluster    string
 }
 
 func (c *migrateCmd) flags(fs *flag.FlagSet) {
 	c.clickhouse.register(fs, "")
+	fs.StringVar(&c.cluster, "cluster", "", "lay the database out on this ClickHouse cluster (a name in the servers' <remote_servers>): replicated tables on every server under Distributed tables; see docs/deploy.md")
 	fs.BoolVar(&c.rollup, "rollup", true, "then roll up every day of events that has ended (the rollups reports read; on a database with events, a backfill that says how far it is and may run while servers write)")
 }
 
@@ -24,17 +26,17 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if c.clickhouse.dsn == "" {
 		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
 	}
-	res, err := clickhouse.Migrate(ctx, c.clickhouse.dsn, env.log)
+	res, err := clickhouse.MigrateCluster(ctx, c.clickhouse.dsn, c.cluster, env.log)
 	if err != nil {
 		return err
 	}
 	if len(res.Applied) == 0 {
-		fmt.Fprintf(env.stdout, "database %s is up to date (schema version %d)\n", res.Database, res.Version)
+		fmt.Fprintf(env.stdout, "database %s%s is up to date (schema version %d)\n", res.Database, onCluster(res.Cluster), res.Version)
 	} else {
 		for _, m := range res.Applied {
 			fmt.Fprintf(env.stdout, "applied %03d_%s\n", m.Version, m.Name)
 		}
-		fmt.Fprintf(env.stdout, "database %s is at schema version %d\n", res.Database, res.Version)
+		fmt.Fprintf(env.stdout, "database %s%s is at schema version %d\n", res.Database, onCluster(res.Cluster), res.Version)
 	}
 	if !c.rollup {
 		return nil
@@ -62,4 +64,11 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 		fmt.Fprintln(env.stdout, "rollups are up to date")
 	}
 	return nil
+}
+
+func onCluster(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " on cluster " + name
 }

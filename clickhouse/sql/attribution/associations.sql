@@ -28,7 +28,7 @@ FROM
     WHERE program = ? AND ts <= ?
     GROUP BY association_id
 ) AS assoc
-ANY LEFT JOIN
+GLOBAL ANY LEFT JOIN
 (
     SELECT
         click_id,
@@ -36,6 +36,6 @@ ANY LEFT JOIN
         any(claim_expires_at) AS click_expires,
         any(network_click_id) AS click_network
     FROM clicks
-    WHERE click_id IN (SELECT click_id FROM associations WHERE program = ? AND ts <= ? AND click_id != '')
+    WHERE click_id GLOBAL IN (SELECT click_id FROM associations WHERE program = ? AND ts <= ? AND click_id != '')
     GROUP BY click_id
 ) AS claim USING click_id;

@@ -22,11 +22,11 @@ FROM
         FROM associations
         WHERE ts >= ? AND ts < ?
     ) AS a
-    ANY LEFT JOIN
+    GLOBAL ANY LEFT JOIN
     (
         SELECT click_id, any(claim_partner_id) AS c_partner, anyIf(link, claim_click_id = click_id) AS c_link
         FROM clicks
-        WHERE click_id IN (SELECT click_id FROM associations WHERE ts >= ? AND ts < ? AND click_id != '' AND (partner_id = '' OR link = ''))
+        WHERE click_id GLOBAL IN (SELECT click_id FROM associations WHERE ts >= ? AND ts < ? AND click_id != '' AND (partner_id = '' OR link = ''))
         GROUP BY click_id
     ) AS c USING click_id
 )

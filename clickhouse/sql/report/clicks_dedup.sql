@@ -28,7 +28,7 @@ FROM
             (
                 SELECT click_id FROM clicks
                 WHERE ts >= ? AND ts < ? AND replayed = 0
-                    AND click_id IN (SELECT click_id FROM clicks WHERE ts >= ? AND ts < ? AND replayed = 1)
+                    AND click_id GLOBAL IN (SELECT click_id FROM clicks WHERE ts >= ? AND ts < ? AND replayed = 1)
             )
     )
     GROUP BY click_id

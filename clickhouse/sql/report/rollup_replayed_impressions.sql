@@ -18,7 +18,7 @@ FROM
             (
                 SELECT impression_id FROM impressions
                 WHERE ({range}) AND replayed = 0
-                    AND impression_id IN (SELECT impression_id FROM impressions WHERE ({range}) AND replayed = 1)
+                    AND impression_id GLOBAL IN (SELECT impression_id FROM impressions WHERE ({range}) AND replayed = 1)
             )
     )
     GROUP BY impression_id

@@ -1,0 +1,319 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/clickhouse"
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
+	"github.com/firstclaim/firstclaim/report"
+	"github.com/firstclaim/firstclaim/sink"
+)
+
+// Every statement of every migration has a cluster form, and every table a sharding key.
+func TestEveryMigrationHasAClusterForm(t *testing.T) {
+	texts := []string{clickhouse.Query("schema/schema_migrations")}
+	for _, m := range clickhouse.Migrations() {
+		texts = append(texts, m.SQL)
+	}
+	created := 0
+	for _, text := range texts {
+		for _, st := range clickhouse.Statements(text) {
+			out, err := clickhouse.ClusterStatements(st, "fc", "c1")
+			if err != nil {
+				t.Errorf("%v", err)
+				continue
+			}
+			for _, o := range out {
+				if strings.HasPrefix(o, "CREATE TABLE") && strings.Contains(o, "ENGINE = Replicated") {
+					created++
+					if !strings.Contains(o, "'/clickhouse/tables/{shard}/fc/") || !strings.Contains(o, "'{replica}'") {
+						t.Errorf("replicated table without its ZooKeeper path and replica: %s", o)
+					}
+				}
+				if strings.HasPrefix(o, "CREATE") && !strings.Contains(o, " ON CLUSTER `c1` ") {
+					t.Errorf("not created on every server: %s", o)
+				}
+			}
+		}
+	}
+	if created < 20 {
+		t.Fatalf("only %d replicated tables made from the migrations", created)
+	}
+	if _, err := clickhouse.ClusterStatements("OPTIMIZE TABLE clicks FINAL", "fc", "c1"); err == nil {
+		t.Fatal("a statement without a cluster form was taken")
+	}
+	if _, err := clickhouse.ClusterStatements("CREATE TABLE IF NOT EXISTS nokey (a UInt8) ENGINE = MergeTree ORDER BY a", "fc", "c1"); err == nil ||
+		!strings.Contains(err.Error(), "sharding key") {
+		t.Fatalf("a table without a sharding key: err = %v", err)
+	}
+}
+
+// migrate --cluster lays every table out on each server (replicated, under a Distributed table of
+// the product's name), records the schema once, changes nothing when run again, and refuses to
+// mix layouts.
+func TestMigrateCluster(t *testing.T) {
+	dsn, cluster, db := chtest.ClusterDatabase(t)
+	ctx := context.Background()
+	quiet := quietLog
+	res, err := clickhouse.MigrateCluster(ctx, dsn, cluster, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clickhouse.Migrations()[len(clickhouse.Migrations())-1].Version
+	if len(res.Applied) != 0 || res.Version != want {
+		t.Fatalf("second run applied %v, version %d (want none, %d)", res.Applied, res.Version, want)
+	}
+	if n := chtest.Count(t, db, "SELECT count() FROM schema_migrations"); n != uint64(want) {
+		t.Fatalf("schema_migrations holds %d rows for %d versions", n, want)
+	}
+	if got, err := db.Cluster(ctx); err != nil || got != cluster {
+		t.Fatalf("Cluster() = %q, %v; want %q", got, err, cluster)
+	}
+	// Each server has the replicated table and the Distributed one.
+	servers := chtest.Count(t, db, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster)
+	for _, table := range []string{"clicks", "link_versions", "rollup_lines", "commissions"} {
+		engines := map[string]uint64{}
+		rows, err := db.Conn().Query(ctx, "SELECT engine, count() FROM cluster(?, system, tables) WHERE database = ? AND name IN (?, ?) GROUP BY engine",
+			cluster, db.Database(), table, table+clickhouse.LocalSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var e string
+			var n uint64
+			rows.Scan(&e, &n)
+			engines[e] = n
+		}
+		rows.Close()
+		// cluster() reads one replica of each shard: two servers of the four.
+		if engines["Distributed"] != servers/2 || len(engines) != 2 || !strings.HasPrefix(firstOther(engines, "Distributed"), "Replicated") {
+			t.Errorf("%s: engines on the servers %v", table, engines)
+		}
+	}
+	// Layouts are not mixed.
+	if _, err := clickhouse.Migrate(ctx, dsn, quiet); err == nil || !strings.Contains(err.Error(), "--cluster") {
+		t.Fatalf("migrate without --cluster of a cluster's database: err = %v", err)
+	}
+	// One server's tables, on a server of the cluster.
+	single := strings.Replace(dsn, "/"+db.Database(), "/"+db.Database()+"_single", 1)
+	if _, err := clickhouse.Migrate(ctx, single, quiet); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db.Database()+"_single")
+	if _, err := clickhouse.MigrateCluster(ctx, single, cluster, quiet); err == nil || !strings.Contains(err.Error(), "one server's tables") {
+		t.Fatalf("migrate --cluster of one server's database: err = %v", err)
+	}
+	if _, err := clickhouse.MigrateCluster(ctx, dsn, "nosuchcluster", quiet); err == nil || !strings.Contains(err.Error(), `no cluster "nosuchcluster"`) {
+		t.Fatalf("an unknown cluster: err = %v", err)
+	}
+	if _, err := clickhouse.MigrateCluster(ctx, dsn, "c; DROP", quiet); err == nil {
+		t.Fatal("a cluster name with SQL in it was taken")
+	}
+}
+
+func firstOther(m map[string]uint64, not string) string {
+	for k := range m {
+		if k != not {
+			return k
+		}
+	}
+	return ""
+}
+
+// The same events, imports and attribution runs through one server and through the cluster give
+// the same reports (raw tables and rollups), the same commission lines, statements and lines
+// reports, and prune the same rows.
+func TestClusterAnswersAsOneServer(t *testing.T) {
+	oneDSN, one := chtest.Database(t)
+	clDSN, _, cl := chtest.ClusterDatabase(t)
+	ctx := context.Background()
+	day := func(d int) time.Time { return time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC) }
+	dir := t.TempDir()
+	generate(t, dir, 42, 1500)
+	now := time.Now()
+	for _, db := range []*clickhouse.DB{one, cl} {
+		batches := rollupData(t, db)
+		for d := 1; d <= 4; d++ {
+			if _, err := db.RollDay(ctx, day(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A batch of a rolled-up day replayed.
+		if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[40].Clicks, Impressions: batches[40].Impressions, Retry: true}); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 2 { // the second import must change nothing, on either
+			for _, table := range attribution.Tables() {
+				if _, err := db.Import(ctx, importFile(t, dir, table), now.Add(time.Duration(round)*time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	rawOf := func(dsn string) *clickhouse.DB {
+		db, err := clickhouse.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		db.ReadRollups(false)
+		return db
+	}
+	oneRaw, clRaw := rawOf(oneDSN), rawOf(clDSN)
+
+	// Attribution: the same input, lines, stored lines, lines report and statement.
+	p := attribution.Presets()["affiliate"]
+	asOf := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	var lines [2]string
+	for i, db := range []*clickhouse.DB{one, cl} {
+		in, err := db.LoadInput(ctx, &p, asOf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := attribution.Compute(&p, in, asOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) < 50 {
+			t.Fatalf("only %d lines: the data set does not exercise attribution", len(got))
+		}
+		lines[i] = ndjson(got)
+		// Some lines came through a network, for its statement.
+		for j := range got {
+			if j%3 == 0 {
+				got[j].NetworkClickID = fmt.Sprintf("net-%d", j)
+			}
+		}
+		if err := db.SaveLines(ctx, got, asOf, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lines[0] != lines[1] {
+		t.Fatalf("the cluster computes other lines; first difference:\n%s", firstDiff(lines[1], lines[0]))
+	}
+	current := func(db *clickhouse.DB) string {
+		ls, err := db.CurrentLines(ctx, "affiliate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ndjson(ls)
+	}
+	if a, b := current(one), current(cl); a != b || a == "" {
+		t.Fatalf("stored lines differ (or are none); first difference:\n%s", firstDiff(b, a))
+	}
+	for _, db := range []*clickhouse.DB{one, cl} {
+		if _, err := db.RollLines(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lq := report.LinesQuery{From: time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), To: asOf, Program: "affiliate"}
+	l1, err1 := one.Lines(ctx, lq)
+	l2, err2 := cl.Lines(ctx, lq)
+	if err1 != nil || err2 != nil || ndjson(l1) != ndjson(l2) || len(l1) == 0 {
+		t.Fatalf("lines report: %d and %d lines (%v, %v)", len(l1), len(l2), err1, err2)
+	}
+	s1, err1 := one.Statement(ctx, []string{"affiliate"}, lq.From, lq.To)
+	s2, err2 := cl.Statement(ctx, []string{"affiliate"}, lq.From, lq.To)
+	if err1 != nil || err2 != nil || !reflect.DeepEqual(s1, s2) || len(s1) == 0 {
+		t.Fatalf("statement: %d and %d rows (%v, %v)", len(s1), len(s2), err1, err2)
+	}
+	// Reports, commissions among their numbers: random slices of the clicks' days, and the
+	// attribution data's year.
+	rng := rand.New(rand.NewPCG(9, 1))
+	dims := []string{"day", "hour", "partner", "program", "link", "campaign", "outcome", "country", "device", "browser", "referer_host"}
+	values := map[string][]string{"partner": {"P1", "P4"}, "program": {"affiliate"}, "link": {"L3"}, "country": {"DE"}, "device": {"mobile"}}
+	start := time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC)
+	for i := range 24 {
+		from := start.Add(time.Duration(rng.IntN(24*7)) * time.Hour)
+		to := from.Add(time.Duration(1+rng.IntN(24*7)) * time.Hour)
+		if i%3 == 0 {
+			from, to = from.Truncate(24*time.Hour), to.Truncate(24*time.Hour).Add(24*time.Hour)
+		}
+		q := report.Query{From: from, To: to, IncludeBots: rng.IntN(3) == 0, Limit: 1000}
+		for range rng.IntN(3) {
+			if d := dims[rng.IntN(len(dims))]; !slices.Contains(q.By, d) {
+				q.By = append(q.By, d)
+			}
+		}
+		if rng.IntN(2) == 0 {
+			k := slices.Sorted(maps.Keys(values))[rng.IntN(len(values))]
+			q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
+		}
+		if i%5 == 0 {
+			q.Partner = "P2"
+		}
+		if i%4 == 1 {
+			q.From, q.To = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+			q.Partner = ""
+		}
+		name := fmt.Sprintf("%s..%s by %v where %v partner %q", from.Format("01-02T15"), to.Format("01-02T15"), q.By, q.Where, q.Partner)
+		for _, pair := range [][2]*clickhouse.DB{{one, cl}, {oneRaw, clRaw}} {
+			want, err := report.Run(ctx, pair[0], q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := report.Run(ctx, pair[1], q)
+			if err != nil {
+				t.Fatalf("cluster, %s: %v", name, err)
+			}
+			sameResult(t, name, want, got)
+		}
+	}
+
+	// Prune: whole months dropped, the rest of a month deleted, on every shard.
+	cutoff := time.Date(2026, 10, 3, 12, 0, 0, 0, time.UTC)
+	var pruned [2][]clickhouse.PruneResult
+	for i, db := range []*clickhouse.DB{one, cl} {
+		res, err := db.Prune(ctx, []string{"clicks", "associations"}, cutoff, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pruned[i] = res
+	}
+	if !reflect.DeepEqual(pruned[0], pruned[1]) || len(pruned[0][1].DroppedPartitions) == 0 {
+		t.Fatalf("prune: one server %+v, cluster %+v", pruned[0], pruned[1])
+	}
+	// The DELETEs run in the background: wait for both, then the rows left agree.
+	left := func(db *clickhouse.DB) uint64 {
+		return chtest.Count(t, db, "SELECT count() FROM clicks WHERE ts < ?", cutoff)
+	}
+	for end := time.Now().Add(time.Minute); left(one)+left(cl) > 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("old clicks still there a minute after prune: %d and %d", left(one), left(cl))
+		}
+	}
+	count := "SELECT count() FROM clicks"
+	if a, b := chtest.Count(t, one, count), chtest.Count(t, cl, count); a != b || a == 0 {
+		t.Fatalf("after prune: %d clicks on one server, %d on the cluster", a, b)
+	}
+}
+
+// sameResult fails unless two results are identical: rows, order, numbers, estimates.
+func sameResult(t *testing.T, name string, want, got *report.Result) {
+	t.Helper()
+	if !reflect.DeepEqual(want.Totals, got.Totals) {
+		t.Errorf("%s: totals %v, one server %v", name, got.Totals, want.Totals)
+	}
+	if !reflect.DeepEqual(want.Estimates, got.Estimates) {
+		t.Errorf("%s: estimates %v, one server %v", name, got.Estimates, want.Estimates)
+	}
+	if len(want.Rows) != len(got.Rows) {
+		t.Errorf("%s: %d rows, one server %d", name, len(got.Rows), len(want.Rows))
+		return
+	}
+	for i := range want.Rows {
+		if !reflect.DeepEqual(want.Rows[i], got.Rows[i]) {
+			t.Errorf("%s: row %d is %v, one server %v", name, i, got.Rows[i], want.Rows[i])
+			return
+		}
+	}
+}
