@@ -33,6 +33,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		`INSERT INTO unknown_codes (row_id, minute, code, hits, first_seen, last_seen) VALUES ('u1', '2026-11-10 10:00:00', 'wp-login.php', 9, '2026-11-10 10:00:01', '2026-11-10 10:00:59')`,
 		`INSERT INTO postbacks (network, program, line, ref, status, ok) VALUES ('n', 'affiliate', 'order', 'o1', 'pending', 1)`,
 		`INSERT INTO link_versions (code, version, url, partner_id, program, campaign, status, expires_at, actor, request, op) VALUES ('L1', 7, 'https://shop.example.com/', 'PA', 'affiliate', '', 'active', 0, 'admin', 'create\x1fadmin\x1fk', 'create')`,
+		`INSERT INTO attribution_leases (program, taken_ns, holder, expires_ns, released) VALUES ('affiliate', 5, 'h1', 9, 0), ('affiliate', 5, 'h1', 12, 0)`,
 		`INSERT INTO link_claims (code, claimed_ns, writer, request, released) VALUES ('L1', 5, 'w1', 'r', 0), ('L2', 6, 'w1', 'r', 0), ('L2', 6, 'w1', 'r', 1)`,
 	}
 	params := map[string][]any{
@@ -63,6 +64,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"rollups/lines":                   {uint64(9)},
 		"rollups/lines_state":             nil,
 		"rollups/lines_runs":              nil,
+		"lease/standing":                  {"affiliate", uint64(0)},
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||

@@ -3,11 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/postback"
 )
+
+// leaseTTL is how long a program's lease outlives its last renewal (every third of it): how long a
+// job that died blocks the next one.
+const leaseTTL = time.Minute
+
+// leaseHolder names this job in another job's message: host and process.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s pid %d", host, os.Getpid())
+}
 
 // attributeClickHouse reads the program's data from ClickHouse, computes its lines and writes
 // them to the commissions table.
@@ -18,6 +29,16 @@ func attributeClickHouse(ctx context.Context, chf *clickhouseFlag, p *attributio
 		return nil, err
 	}
 	defer db.Close()
+	// One job at a time writes a program's lines, on one server or a cluster.
+	lease, err := db.TakeLease(ctx, p.Name, leaseHolder(), leaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+			env.log.Warn("lease not released", "err", err)
+		}
+	}()
 	in, err := db.LoadInput(ctx, p, asOf, prog.stage)
 	if err != nil {
 		return nil, err
@@ -28,6 +49,9 @@ func attributeClickHouse(ctx context.Context, chf *clickhouseFlag, p *attributio
 		return nil, err
 	}
 	prog.stage(fmt.Sprintf("writing %d lines", len(lines)))
+	if err := lease.Check(ctx); err != nil {
+		return nil, fmt.Errorf("no lines written: %w", err)
+	}
 	if err := db.SaveLines(ctx, lines, asOf, time.Now()); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
@@ -98,5 +99,22 @@ func TestImportThenAttributeFromClickHouse(t *testing.T) {
 	}
 	if n := chtest.Count(t, conn, "SELECT uniqExact(line, ref) FROM commissions WHERE program = 'ambassador-min'"); n != 11 {
 		t.Fatalf("commissions holds %d lines", n)
+	}
+	// While another job attributes the program, a second is refused and writes nothing.
+	rows := chtest.Count(t, conn, "SELECT count() FROM commissions")
+	other, err := conn.TakeLease(context.Background(), "ambassador-min", "the other job", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd(t, "attribute", "--clickhouse", dsn, "--programs", progs, "--program", "ambassador-min", "--as-of", "2026-06-01T00:00:00Z")
+	if code == 0 || !strings.Contains(stderr, "ambassador-min is being attributed by the other job since") {
+		t.Fatalf("a second job at once: exit %d, %s", code, stderr)
+	}
+	if n := chtest.Count(t, conn, "SELECT count() FROM commissions"); n != rows {
+		t.Fatalf("the refused job wrote %d rows", n-rows)
+	}
+	other.Release(context.Background())
+	if code, _, stderr := runCmd(t, "attribute", "--clickhouse", dsn, "--programs", progs, "--program", "ambassador-min", "--as-of", "2026-06-01T00:00:00Z"); code != 0 {
+		t.Fatalf("after the other job ended: exit %d, %s", code, stderr)
 	}
 }
