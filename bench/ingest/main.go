@@ -13,15 +13,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/firstclaim/firstclaim"
+	"github.com/firstclaim/firstclaim/bench/internal/clickgen"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/sink"
 )
@@ -55,7 +53,7 @@ func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
 		views = clickhouse.Statements(string(b))
 	}
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
-	batches := generate(n, batch, day)
+	batches := clickgen.Batches(n, batch, day, 1)
 	var insert, roll, viewed []float64
 	perM := func(s float64) float64 { return s / float64(n) * 1e6 }
 	for r := range rounds {
@@ -179,46 +177,7 @@ func settle(ctx context.Context, admin *clickhouse.DB, name string) {
 	time.Sleep(time.Second)
 }
 
-// generate makes n clicks of one day as an edge serves them, in batches of batch clicks in the
-// clicks table's order: 20,000 links of 500 partners, 3,000,000 visitors.
-func generate(n, batch int, day time.Time) []*sink.Batch {
-	rng := rand.New(rand.NewPCG(1, 2))
-	countries := []string{"US", "DE", "GB", "FR", "JP", "CN", "BR", "IN", ""}
-	devices := []string{"desktop", "mobile", "mobile", "tablet", "bot"}
-	browsers := []string{"Chrome", "Safari", "Firefox", "Edge", "Samsung Browser", "Facebook"}
-	referers := []string{"news.example", "t.co", "www.google.com", ""}
-	programs := []string{"affiliate", "ambassador-2025", "refer-a-friend"}
-	var out []*sink.Batch
-	for i := 0; i < n; i += batch {
-		b := &sink.Batch{}
-		for j := i; j < min(i+batch, n); j++ {
-			link := rng.IntN(20000)
-			partner := link % 500
-			ts := day.Add(time.Duration(j) * 24 * time.Hour / time.Duration(n))
-			c := firstclaim.Click{
-				ID: firstclaim.NewIDString(ts), TS: ts, Link: "l" + strconv.Itoa(link), PartnerID: "p" + strconv.Itoa(partner),
-				Program: programs[partner%3], Campaign: "c" + strconv.Itoa(partner%40), Outcome: firstclaim.Outcome(1 + rng.IntN(3)),
-				UserAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/" + strconv.Itoa(100+rng.IntN(30)) + ".0 Mobile Safari/537.36",
-				Visitor:   rng.Uint64N(3_000_000), Country: countries[rng.IntN(len(countries))], DeviceType: devices[rng.IntN(len(devices))],
-				Browser: browsers[rng.IntN(len(browsers))], RefererHost: referers[rng.IntN(len(referers))], Duplicate: rng.IntN(20) == 0,
-			}
-			c.ClaimPartnerID, c.ClaimClickID, c.ClaimExpiresAt = c.PartnerID, c.ID, ts.Add(30*24*time.Hour)
-			c.Bot = c.DeviceType == "bot"
-			c.IP = netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256)), 1})
-			c.StoredIP = c.IP.String()
-			if c.RefererHost != "" {
-				c.Referer = "https://" + c.RefererHost + "/a/" + strconv.Itoa(rng.IntN(1000))
-			}
-			b.Clicks = append(b.Clicks, c)
-		}
-		slices.SortFunc(b.Clicks, func(x, y firstclaim.Click) int {
-			return strings.Compare(x.PartnerID+"\x00"+x.Link, y.PartnerID+"\x00"+y.Link)
-		})
-		out = append(out, b)
-	}
-	return out
-}
-
+// cpuSeconds is the user and system CPU time of a process so far.
 func cpuSeconds(pid int) float64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
