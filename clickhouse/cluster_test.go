@@ -317,3 +317,85 @@ func sameResult(t *testing.T, name string, want, got *report.Result) {
 		}
 	}
 }
+
+// Moving one server's data to a cluster: the copy brings every event, import, line and link
+// version, the cluster's reports then answer as the old server's, and running the copy again, or
+// after an edge replayed into the cluster a batch the old server had stored, copies nothing twice.
+func TestCopyFromOneServer(t *testing.T) {
+	oldDSN, old := chtest.Database(t)
+	_, _, cl := chtest.ClusterDatabase(t)
+	ctx := context.Background()
+	batches := rollupData(t, old)
+	dir := t.TempDir()
+	generate(t, dir, 7, 500)
+	for _, table := range attribution.Tables() {
+		if _, err := old.Import(ctx, importFile(t, dir, table), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := attribution.Presets()["affiliate"]
+	asOf := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	in, err := old.LoadInput(ctx, &p, asOf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := attribution.Compute(&p, in, asOf)
+	if err != nil || len(lines) == 0 {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+	if err := old.SaveLines(ctx, lines, asOf, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	chtest.Exec(t, old, "INSERT INTO link_versions (code, version, url, partner_id, program, campaign, status, expires_at, actor, request, op) SELECT 'summer', 1, 'https://shop.example.com/', 'P1', 'affiliate', '', 'active', toDateTime(0), 'admin', '', 'create'")
+	// At the cut, an edge's spool replays into the cluster a batch the old server had stored.
+	if err := cl.Events().Write(ctx, &sink.Batch{Clicks: batches[100].Clicks, Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	var copied [2]uint64
+	for round := range 2 {
+		err := cl.CopyFrom(ctx, oldDSN, func(table, month string, rows uint64, took time.Duration) { copied[round] += rows })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if copied[0] == 0 || copied[1] != 0 {
+		t.Fatalf("rows copied: %d the first time, %d the second", copied[0], copied[1])
+	}
+	for _, db := range []*clickhouse.DB{old, cl} {
+		for d := 1; d <= 6; d++ { // the days of the clicks (migrate rolls every day up, 2022's too)
+			if _, err := db.RollDay(ctx, time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.RollLines(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []report.Query{
+		{From: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 10, 7, 0, 0, 0, 0, time.UTC), By: []string{"day", "partner"}, IncludeBots: true},
+		{From: time.Date(2026, 10, 2, 5, 0, 0, 0, time.UTC), To: time.Date(2026, 10, 3, 7, 0, 0, 0, time.UTC), By: []string{"link"}},
+		{From: time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), To: asOf, By: []string{"partner"}},
+	} {
+		q.Limit = 1000
+		want, err1 := report.Run(ctx, old, q)
+		got, err2 := report.Run(ctx, cl, q)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		sameResult(t, fmt.Sprintf("%s..%s by %v", q.From, q.To, q.By), want, got)
+	}
+	a, _ := old.CurrentLines(ctx, "affiliate")
+	b, _ := cl.CurrentLines(ctx, "affiliate")
+	if ndjson(a) != ndjson(b) || len(a) == 0 {
+		t.Fatalf("lines: %d on the old server, %d on the cluster", len(a), len(b))
+	}
+	h, err := cl.LinkHistory(ctx, "summer")
+	if err != nil || len(h) != 1 {
+		t.Fatalf("link history on the cluster: %v, %v", h, err)
+	}
+	if err := one(t).CopyFrom(ctx, oldDSN, nil); err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Fatalf("copy into one server's database: err = %v", err)
+	}
+}
+
+func one(t *testing.T) *clickhouse.DB { _, db := chtest.Database(t); return db }

@@ -14,17 +14,22 @@ type migrateCmd struct {
 	clickhouse clickhouseFlag
 	rollup     bool
 	cluster    string
+	copyFrom   string
 }
 
 func (c *migrateCmd) flags(fs *flag.FlagSet) {
 	c.clickhouse.register(fs, "")
 	fs.StringVar(&c.cluster, "cluster", "", "lay the database out on this ClickHouse cluster (a name in the servers' <remote_servers>): replicated tables on every server under Distributed tables; see docs/deploy.md")
+	fs.StringVar(&c.copyFrom, "copy-from", "", "with --cluster: then copy the events, imports, lines and links of this one server's database (clickhouse://host:port/db) into the cluster; safe to run again (docs/deploy.md, upgrading from one server)")
 	fs.BoolVar(&c.rollup, "rollup", true, "then roll up every day of events that has ended (the rollups reports read; on a database with events, a backfill that says how far it is and may run while servers write)")
 }
 
 func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if c.clickhouse.dsn == "" {
 		return errors.New("--clickhouse is required (or FIRSTCLAIM_CLICKHOUSE)")
+	}
+	if c.copyFrom != "" && c.cluster == "" {
+		return errors.New("--copy-from copies one server's database into a cluster: give --cluster too")
 	}
 	res, err := clickhouse.MigrateCluster(ctx, c.clickhouse.dsn, c.cluster, env.log)
 	if err != nil {
@@ -38,7 +43,7 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 		}
 		fmt.Fprintf(env.stdout, "database %s%s is at schema version %d\n", res.Database, onCluster(res.Cluster), res.Version)
 	}
-	if !c.rollup {
+	if c.copyFrom == "" && !c.rollup {
 		return nil
 	}
 	db, err := c.clickhouse.open()
@@ -46,6 +51,20 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	defer db.Close()
+	if c.copyFrom != "" {
+		err := db.CopyFrom(ctx, c.copyFrom, func(table, month string, rows uint64, took time.Duration) {
+			if month == "" {
+				month = "all"
+			}
+			fmt.Fprintf(env.stdout, "copied %s %s: %d rows in %s\n", table, month, rows, took.Round(time.Millisecond))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !c.rollup {
+		return nil
+	}
 	n, err := db.RollPending(ctx, nil, func(r clickhouse.RollResult, i, n int) {
 		fmt.Fprintf(env.stdout, "rolled up %s: %d clicks, %d impressions, %d sign-ups and log-ins in %s (%d of %d days)\n",
 			r.Day.Format(time.DateOnly), r.Clicks, r.Impressions, r.Associations, r.Took.Round(time.Millisecond), i, n)
