@@ -1,8 +1,11 @@
 # firstclaim: the two commands are `make demo` and `make test`.
-.PHONY: demo test deps build bench bench-attribution bench-reports bench-links soak fuzz clean
+.PHONY: demo demo-cluster test deps build bench bench-attribution bench-reports bench-links bench-cluster soak fuzz clean
 
 demo: ## run the demo: local ClickHouse, sample links, served on 127.0.0.1:8080
 	scripts/demo
+
+demo-cluster: ## two edges on a local ClickHouse cluster (ZooKeeper, 2 shards x 2 replicas), sample links, on 127.0.0.1:8080 and :8081
+	scripts/demo-cluster
 
 test: ## run every test (installs what is missing, starts a throwaway ClickHouse)
 	scripts/test
@@ -24,6 +27,9 @@ bench-attribution: ## attribution of 1M orders against 10M clicks (bench/results
 
 bench-links: ## start-up and memory with 1M links from a file, from ClickHouse, from the snapshot (bench/results/DATE-links.md)
 	bench/links
+
+bench-cluster: ## clicks/s from two edges through one server and a cluster, and report latency on both (bench/results/DATE-cluster.md)
+	bench/cluster/run
 
 bench-reports: ## report latency over 100M clicks, with rollups and without (bench/results/DATE-reports.md)
 	bench/reports

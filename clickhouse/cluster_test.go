@@ -14,6 +14,7 @@ import (
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
+	"github.com/firstclaim/firstclaim/postback"
 	"github.com/firstclaim/firstclaim/report"
 	"github.com/firstclaim/firstclaim/sink"
 )
@@ -267,6 +268,27 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 			}
 			sameResult(t, name, want, got)
 		}
+	}
+
+	// Postbacks: attempts recorded, and what counts as settled.
+	var attempts []postback.Attempt
+	for i := range 40 {
+		attempts = append(attempts, postback.Attempt{Network: "net", Program: "affiliate", Line: "order", Ref: fmt.Sprintf("o%d", i%25),
+			Status: "approved", URL: "https://net.example/pb", N: uint16(1 + i/25), TS: now.Add(time.Duration(i) * time.Second),
+			HTTPStatus: []uint16{200, 500, 404, 0}[i%4], OK: i%4 == 0})
+	}
+	var settled [2]map[postback.Key]bool
+	for i, db := range []*clickhouse.DB{one, cl} {
+		if err := db.SaveAttempts(ctx, attempts); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if settled[i], err = db.Settled(ctx, "net"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(settled[0], settled[1]) || len(settled[0]) == 0 {
+		t.Fatalf("settled postbacks: one server %v, cluster %v", settled[0], settled[1])
 	}
 
 	// Prune: whole months dropped, the rest of a month deleted, on every shard.

@@ -120,6 +120,7 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 	// Reports, on the same clicks through one server and the cluster.
 	fmt.Printf("\n| report (%d clicks, one day) | one server | cluster | ratio |\n|---|---|---|---|\n", n)
 	lat := map[string][2]time.Duration{}
+	var bytesPerClick [2]float64
 	var names []string
 	for i, base := range []string{single, cluster} {
 		dsn := withDatabase(base, "bench_cluster_reports", "")
@@ -133,6 +134,20 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 		if _, err := db.RollDay(ctx, day); err != nil {
 			return err
 		}
+		// Bytes a click takes on disk, once merged: one server's, or one replica of each shard's.
+		parts, table := "system.parts", "clicks"
+		if i == 1 {
+			parts, table = "cluster('"+name+"', system, parts)", "clicks"+clickhouse.LocalSuffix
+		}
+		if err := db.Conn().Exec(ctx, "OPTIMIZE TABLE "+table+map[bool]string{true: " ON CLUSTER " + name, false: ""}[i == 1]+" PARTITION "+day.Format("200601")+" FINAL"); err != nil {
+			return err
+		}
+		var onDisk, rows uint64
+		if err := db.Conn().QueryRow(ctx, "SELECT sum(bytes_on_disk), sum(rows) FROM "+parts+" WHERE database = ? AND table = ? AND active",
+			db.Database(), table).Scan(&onDisk, &rows); err != nil {
+			return err
+		}
+		bytesPerClick[i] = float64(onDisk) / float64(rows)
 		raw, err := clickhouse.Open(dsn)
 		if err != nil {
 			return err
@@ -178,6 +193,8 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 		l := lat[v]
 		fmt.Printf("| %s | %d ms | %d ms | %.2f |\n", v, l[0].Milliseconds(), l[1].Milliseconds(), float64(l[1])/float64(l[0]))
 	}
+	fmt.Printf("\nBytes a click takes on disk once merged (clicks table, compressed, with its marks and index): one server %.1f; the cluster %.1f per replica (each of a shard's replicas holds a copy).\n",
+		bytesPerClick[0], bytesPerClick[1])
 	return nil
 }
 
