@@ -218,6 +218,11 @@ func write(ctx context.Context, dsn string, edges [2][]*sink.Batch, n int) (took
 				// Written on time, as an edge writes (rows written late are counted apart).
 				w := db.Events()
 				at := b.Clicks[0].TS
+				for _, c := range b.Clicks {
+					if c.TS.Before(at) {
+						at = c.TS
+					}
+				}
 				w.SetClock(func() time.Time { return at })
 				if err := w.Write(ctx, b); err != nil {
 					errs[e] = err

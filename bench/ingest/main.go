@@ -155,7 +155,12 @@ func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches []
 	t0 := cpuSeconds(pid)
 	for _, b := range batches {
 		w := db.Events()
-		at := b.Clicks[0].TS
+		at := b.Clicks[0].TS // the batch's earliest click: written on time, none of it late
+		for _, c := range b.Clicks {
+			if c.TS.Before(at) {
+				at = c.TS
+			}
+		}
 		w.SetClock(func() time.Time { return at })
 		if err := w.Write(ctx, b); err != nil {
 			return 0, err
