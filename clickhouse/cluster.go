@@ -80,14 +80,6 @@ func (l layout) target(table string) string {
 	return quoteIdent(l.db) + "." + quoteIdent(l.local(table))
 }
 
-// on is the ON CLUSTER clause of a statement that every server must run ("" on one server).
-func (l layout) on() string {
-	if l.cluster == "" {
-		return ""
-	}
-	return " ON CLUSTER " + quoteIdent(l.cluster)
-}
-
 // parts is the system.parts of every shard.
 func (l layout) parts() string {
 	if l.cluster == "" {
@@ -158,7 +150,7 @@ const perShard = "ALTER TABLE "
 
 // eachShard runs st on one live replica of each shard of cluster, trying the replicas in order.
 // opts is how to connect (user, password, database); the hosts come from system.clusters.
-func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster, st string) error {
+func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster, st string, args ...any) error {
 	type replica struct {
 		shard uint32
 		addr  string
@@ -191,7 +183,7 @@ func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster,
 			o.Addr = []string{all[i].addr}
 			c, err := clickhouse.Open(&o)
 			if err == nil {
-				err = c.Exec(ctx, st)
+				err = c.Exec(ctx, st, args...)
 				c.Close()
 			}
 			var ex *clickhouse.Exception
@@ -284,6 +276,22 @@ func (db *DB) layout(ctx context.Context) (layout, error) {
 	}
 	db.lay, db.laidOut = l, true
 	return l, nil
+}
+
+// execStored runs a statement that acts on a table's stored parts (OPTIMIZE, ALTER … DELETE, DROP
+// PARTITION, MODIFY TTL; naming layout.target): on one server, there; on a cluster, on one replica
+// of each shard, whose replication carries it to the others. Not ON CLUSTER: 18.16's distributed
+// DDL lets both replicas of a shard race for such a statement, and the loser's DDL worker stops
+// ("Node exists" from ZooKeeper), leaving every later ON CLUSTER statement waiting for it.
+func (db *DB) execStored(ctx context.Context, l layout, st string, args ...any) error {
+	if l.cluster == "" {
+		return db.conn.Exec(ctx, st, args...)
+	}
+	opts, err := ParseDSN(db.dsn)
+	if err != nil {
+		return err
+	}
+	return eachShard(ctx, db, opts, l.cluster, st, args...)
 }
 
 // Cluster is the name of the cluster the database is on, "" when it is on one server.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
@@ -135,7 +137,7 @@ func firstOther(m map[string]uint64, not string) string {
 // reports, and prune the same rows.
 func TestClusterAnswersAsOneServer(t *testing.T) {
 	oneDSN, one := chtest.Database(t)
-	clDSN, _, cl := chtest.ClusterDatabase(t)
+	clDSN, cluster, cl := chtest.ClusterDatabase(t)
 	ctx := context.Background()
 	day := func(d int) time.Time { return time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC) }
 	dir := t.TempDir()
@@ -316,6 +318,12 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 	count := "SELECT count() FROM clicks"
 	if a, b := chtest.Count(t, one, count), chtest.Count(t, cl, count); a != b || a == 0 {
 		t.Fatalf("after prune: %d clicks on one server, %d on the cluster", a, b)
+	}
+	// Every server still runs the cluster's DDL: no statement above stopped a server's DDL worker
+	// (on 18.16, an ALTER or OPTIMIZE of a replicated table ON CLUSTER can).
+	dctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"distributed_ddl_task_timeout": 60}))
+	if err := cl.Conn().Exec(dctx, "DROP TABLE IF EXISTS "+cl.Database()+".nothing ON CLUSTER "+cluster); err != nil {
+		t.Fatalf("the cluster's DDL after the test: %v", err)
 	}
 }
 

@@ -28,7 +28,7 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 	if err != nil {
 		return nil, err
 	}
-	// On a cluster the parts are on every shard, and each statement runs on every server.
+	// On a cluster the parts are on every shard, and each statement runs on each shard.
 	partsQuery := strings.Replace(Query("schema/prune_partitions"), "FROM system.parts", "FROM "+l.parts(), 1)
 	ttl := false
 	if ttlDays > 0 {
@@ -65,21 +65,21 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 			if err != nil || month >= cutMonth {
 				continue
 			}
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s%s DROP PARTITION %d", l.target(t), l.on(), month)); err != nil {
+			if err := db.execStored(ctx, l, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", l.target(t), month)); err != nil {
 				return out, fmt.Errorf("cannot drop partition %d of %s: %w", month, t, err)
 			}
 			res.DroppedPartitions = append(res.DroppedPartitions, strconv.Itoa(month))
 		}
 		if cutoff.Day() != 1 || cutoff.Hour() != 0 || cutoff.Minute() != 0 || cutoff.Second() != 0 {
-			q := fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE %s < toDateTime(%d)", l.target(t), l.on(), timeColumn(t), cutoff.Unix())
-			if err := conn.Exec(ctx, q); err != nil {
+			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s < toDateTime(%d)", l.target(t), timeColumn(t), cutoff.Unix())
+			if err := db.execStored(ctx, l, q); err != nil {
 				return out, fmt.Errorf("cannot delete old rows of %s: %w", t, err)
 			}
 			res.Deleted = true
 		}
 		if ttl {
-			q := fmt.Sprintf("ALTER TABLE %s%s MODIFY TTL %s + toIntervalDay(%d)", l.target(t), l.on(), timeColumn(t), ttlDays)
-			if err := conn.Exec(ctx, q); err != nil {
+			q := fmt.Sprintf("ALTER TABLE %s MODIFY TTL %s + toIntervalDay(%d)", l.target(t), timeColumn(t), ttlDays)
+			if err := db.execStored(ctx, l, q); err != nil {
 				return out, fmt.Errorf("cannot set the TTL of %s: %w", t, err)
 			}
 			res.TTL = true

@@ -126,7 +126,7 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if err := db.conn.Exec(ctx, "OPTIMIZE TABLE "+l.target("clicks")+l.on()+" PARTITION "+day.Format("200601")+" FINAL"); err != nil {
+		if err := db.execStored(ctx, l, "OPTIMIZE TABLE "+l.target("clicks")+" PARTITION "+day.Format("200601")+" FINAL"); err != nil {
 			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format("2006-01"), err)
 		}
 	}
@@ -330,8 +330,8 @@ func (db *DB) RollLines(ctx context.Context) (bool, error) {
 		})
 	if err == nil && len(old) > 0 {
 		if l, err := db.layout(ctx); err == nil {
-			_ = db.conn.Exec(ctx, "ALTER TABLE "+l.target("rollup_lines")+l.on()+" DELETE WHERE has(?, run)", old)
-			_ = db.conn.Exec(ctx, "ALTER TABLE "+l.target("rollup_lines_runs")+l.on()+" DELETE WHERE has(?, run)", old)
+			_ = db.execStored(ctx, l, "ALTER TABLE "+l.target("rollup_lines")+" DELETE WHERE has(?, run)", old)
+			_ = db.execStored(ctx, l, "ALTER TABLE "+l.target("rollup_lines_runs")+" DELETE WHERE has(?, run)", old)
 		}
 	}
 	return true, nil
