@@ -187,6 +187,10 @@ func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster,
 				c.Close()
 			}
 			var ex *clickhouse.Exception
+			if errors.As(err, &ex) && ex.Code == 341 {
+				// UNFINISHED: done on the replicas that answer; the others do it when back.
+				err = nil
+			}
 			if err == nil || errors.As(err, &ex) {
 				// Done, or refused by the server: the other replicas would refuse it too.
 				if err != nil {
@@ -237,15 +241,68 @@ func syncDistributed(ctx context.Context, conn *DB, db, cluster string) ([]strin
 		if _, ok := shardKeys[name]; !ok {
 			continue
 		}
+		// A server that does not answer gets both statements later, in order, from the cluster's
+		// DDL queue: the CREATE is sent whatever the DROP's wait said, so the live servers are
+		// never left without the table.
+		var late error
 		for _, st := range []string{"DROP TABLE IF EXISTS " + db + "." + name + " ON CLUSTER " + quoteIdent(cluster), distributedTable(name, db, cluster)} {
 			if err := conn.conn.Exec(ctx, st); err != nil {
-				return changed, fmt.Errorf("cannot make %s follow %s: %w", name, t, err)
+				if !queued(err) {
+					return changed, fmt.Errorf("cannot make %s follow %s: %w", name, t, err)
+				}
+				late = err
 			}
 		}
 		changed = append(changed, name)
+		if late != nil {
+			return changed, fmt.Errorf("%s follows %s on the servers that answer; the others will when they are back: %w", name, t, late)
+		}
 	}
 	slices.Sort(changed)
 	return changed, nil
+}
+
+// queued reports the error of an ON CLUSTER statement that some server did not run in time: it
+// stays in the cluster's DDL queue and runs there when the server is back.
+func queued(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 159 // TIMEOUT_EXCEEDED waiting for the DDL task
+}
+
+// checkServers fails, naming them, unless every server of cluster answers: an ON CLUSTER statement
+// would otherwise wait distributed_ddl_task_timeout (180 s) for the missing one and fail.
+func checkServers(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster string) error {
+	var addrs []string
+	err := conn.each(ctx, "the cluster's servers", "SELECT host_address, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num",
+		[]any{cluster}, func(rows driver.Rows) error {
+			var host string
+			var port uint16
+			err := rows.Scan(&host, &port)
+			addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(int(port))))
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	var down []string
+	for _, a := range addrs {
+		o := *opts
+		o.Addr = []string{a}
+		o.Auth.Database = "default"
+		c, err := clickhouse.Open(&o)
+		if err == nil {
+			err = c.Ping(ctx)
+			c.Close()
+		}
+		if err != nil {
+			down = append(down, a)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("server %s of cluster %q does not answer: the schema changes on every server at once; start it (or take it out of <remote_servers>) and run migrate again",
+			strings.Join(down, ", "), cluster)
+	}
+	return nil
 }
 
 // detectLayout reads how the connected database is laid out: on a cluster when clicks is a

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
@@ -321,8 +319,7 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 	}
 	// Every server still runs the cluster's DDL: no statement above stopped a server's DDL worker
 	// (on 18.16, an ALTER or OPTIMIZE of a replicated table ON CLUSTER can).
-	dctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"distributed_ddl_task_timeout": 60}))
-	if err := cl.Conn().Exec(dctx, "DROP TABLE IF EXISTS "+cl.Database()+".nothing ON CLUSTER "+cluster); err != nil {
+	if err := cl.Conn().Exec(ctx, "DROP TABLE IF EXISTS "+cl.Database()+".nothing ON CLUSTER "+cluster); err != nil {
 		t.Fatalf("the cluster's DDL after the test: %v", err)
 	}
 }
@@ -377,6 +374,12 @@ func TestCopyFromOneServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	chtest.Exec(t, old, "INSERT INTO link_versions (code, version, url, partner_id, program, campaign, status, expires_at, actor, request, op) SELECT 'summer', 1, 'https://shop.example.com/', 'P1', 'affiliate', '', 'active', toDateTime(0), 'admin', '', 'create'")
+	if err := old.SaveAttempts(ctx, []postback.Attempt{
+		{Network: "net", Program: "affiliate", Line: "order", Ref: "o1", Status: "approved", N: 1, TS: time.Now(), HTTPStatus: 500},
+		{Network: "net", Program: "affiliate", Line: "order", Ref: "o1", Status: "approved", N: 2, TS: time.Now(), HTTPStatus: 200, OK: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// At the cut, an edge's spool replays into the cluster a batch the old server had stored.
 	if err := cl.Events().Write(ctx, &sink.Batch{Clicks: batches[100].Clicks, Retry: true}); err != nil {
 		t.Fatal(err)
@@ -419,6 +422,9 @@ func TestCopyFromOneServer(t *testing.T) {
 	if ndjson(a) != ndjson(b) || len(a) == 0 {
 		t.Fatalf("lines: %d on the old server, %d on the cluster", len(a), len(b))
 	}
+	if n := chtest.Count(t, cl, "SELECT count() FROM postbacks"); n != 2 {
+		t.Fatalf("%d postback attempts on the cluster after two copies, 2 on the old server", n)
+	}
 	h, err := cl.LinkHistory(ctx, "summer")
 	if err != nil || len(h) != 1 {
 		t.Fatalf("link history on the cluster: %v, %v", h, err)
@@ -429,3 +435,81 @@ func TestCopyFromOneServer(t *testing.T) {
 }
 
 func one(t *testing.T) *clickhouse.DB { _, db := chtest.Database(t); return db }
+
+// With a server of the cluster down, migrate fails at once naming it (not after the DDL queue's
+// three minutes); if one goes down in the middle of a migration, the servers that answer keep
+// every table, and the missing one catches up from the DDL queue when it is back.
+func TestClusterMigrationWithAServerDown(t *testing.T) {
+	c := chtest.NewCluster(t)
+	ctx := context.Background()
+	dsn := c.DSN // the cluster's profile waits 15 s for a server in ON CLUSTER statements
+	if _, err := clickhouse.MigrateCluster(ctx, dsn, c.Name, quietLog); err != nil {
+		t.Fatal(err)
+	}
+	c.KillNode(4)
+	start := time.Now()
+	_, err := clickhouse.MigrateCluster(ctx, dsn, c.Name, quietLog)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:"+c.Ports[3]) || !strings.Contains(err.Error(), "does not answer") {
+		t.Fatalf("migrate with server 4 down: %v", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("migrate took %s to say a server is down", took)
+	}
+	// A migration's ALTER reached the shards (server 4 was down): the Distributed table follows on
+	// the servers that answer.
+	db, err := clickhouse.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, port := range []string{c.Ports[0], c.Ports[2]} {
+		node, err := clickhouse.Open("clickhouse://127.0.0.1:" + port + "/firstclaim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 341: done here, and on server 4 when it is back.
+		if err := node.Conn().Exec(ctx, "ALTER TABLE attribution_leases_local ADD COLUMN note String"); err != nil && !strings.Contains(err.Error(), "code: 341") {
+			t.Fatal(err)
+		}
+		node.Close()
+	}
+	changed, err := clickhouse.SyncDistributed(ctx, db, c.Name)
+	if err == nil || !strings.Contains(err.Error(), "the others will when they are back") || !slices.Contains(changed, "attribution_leases") {
+		t.Fatalf("sync with a server down: %v, %v", changed, err)
+	}
+	for _, port := range []string{c.Ports[0], c.Ports[1], c.Ports[2]} {
+		node, err := clickhouse.Open("clickhouse://127.0.0.1:" + port + "/firstclaim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := chtest.Count(t, node, "SELECT count() FROM system.columns WHERE database = 'firstclaim' AND table = 'attribution_leases' AND name = 'note'"); n != 1 {
+			t.Fatalf("server on %s: the Distributed table lacks the new column (or the table)", port)
+		}
+		node.Close()
+	}
+	c.StartNode(4)
+	node4, err := clickhouse.Open(c.NodeDSN(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node4.Close()
+	if !eventually(30*time.Second, func() bool {
+		var n uint64
+		err := node4.Conn().QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = 'firstclaim' AND table = 'attribution_leases' AND name = 'note'").Scan(&n)
+		return err == nil && n == 1
+	}) {
+		t.Fatal("server 4 did not catch up with the Distributed table once back")
+	}
+	if _, err := clickhouse.MigrateCluster(ctx, dsn, c.Name, quietLog); err != nil {
+		t.Fatalf("migrate once every server is back: %v", err)
+	}
+}
+
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}

@@ -14,9 +14,7 @@ import (
 // copyTables are the tables CopyFrom moves from one server to a cluster, with the columns that
 // identify a row: a row whose identity the cluster holds already is not copied again (a copy cut
 // off and run again, or a batch an edge replayed into the cluster after it was stored on the old
-// server), so the copy can run any number of times. Tables without identity fold repeats by
-// themselves (the newest version of a row wins: accounts, partners, commissions) or only record
-// that something happened (replays, postbacks' attempts). Rollups are not copied: CopyFrom's caller
+// server), so the copy can run any number of times. Rollups are not copied: CopyFrom's caller
 // rolls the days up on the cluster afterwards, over everything. Link claims, leases and the schema's
 // versions belong to the cluster.
 var copyTables = []struct{ table, identity string }{
@@ -25,11 +23,11 @@ var copyTables = []struct{ table, identity string }{
 	{"associations", "association_id"},
 	{"unknown_codes", "row_id"},
 	{"orders", "order_id"},
-	{"accounts", ""},
-	{"partners", ""},
-	{"commissions", ""},
-	{"postbacks", ""},
-	{"replays", ""},
+	{"accounts", "account_id, imported_at"},
+	{"partners", "partner_id, month, imported_at"},
+	{"commissions", "program, line, ref, computed_at, run"},
+	{"postbacks", "network, program, line, ref, status, attempt, ts"},
+	{"replays", "source, period"}, // an hour with replays on the cluster already is marked
 	{"link_versions", "code, version"},
 }
 
@@ -102,10 +100,8 @@ func (db *DB) CopyFrom(ctx context.Context, srcDSN string, progress CopyProgress
 			if m != "" {
 				where = fmt.Sprintf("toYYYYMM(%s) = %s", part, m)
 			}
-			q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s", t.table, cols, cols, from, where)
-			if t.identity != "" {
-				q += fmt.Sprintf(" AND (%s) GLOBAL NOT IN (SELECT %s FROM %s WHERE %s)", t.identity, t.identity, t.table, where)
-			}
+			q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s AND (%s) GLOBAL NOT IN (SELECT %s FROM %s WHERE %s)",
+				t.table, cols, cols, from, where, t.identity, t.identity, t.table, where)
 			var before, after uint64
 			count := fmt.Sprintf("SELECT count() FROM %s WHERE %s", t.table, where)
 			start := time.Now()
@@ -119,7 +115,7 @@ func (db *DB) CopyFrom(ctx context.Context, srcDSN string, progress CopyProgress
 				return fmt.Errorf("cannot count %s: %w", t.table, err)
 			}
 			if progress != nil {
-				progress(t.table, m, after-before, time.Since(start))
+				progress(t.table, m, max(after, before)-before, time.Since(start)) // merges may fold rows meanwhile
 			}
 		}
 	}

@@ -70,3 +70,8 @@ func RollupGroupsSQL(src report.Source, s report.Slice, runs map[time.Time]uint6
 
 // ClusterStatements is clusterStatements, for the test that runs every migration through it.
 var ClusterStatements = clusterStatements
+
+// SyncDistributed is syncDistributed, for the test of a server down during a migration.
+func SyncDistributed(ctx context.Context, db *DB, cluster string) ([]string, error) {
+	return syncDistributed(ctx, db, db.name, cluster)
+}

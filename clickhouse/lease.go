@@ -16,13 +16,16 @@ import (
 // wait LeaseSettle (two jobs that wrote at the same moment, and a replica's lag, both settle in it)
 // and read again: the earliest standing lease wins, and the other job withdraws. A lease is renewed
 // while the job runs and lapses LeaseTTL after its last renewal, so a job that died stops blocking
-// the program then. The job checks that it still holds the lease before it writes.
+// the program then. The job checks that it still holds the lease before it writes. Times are
+// ClickHouse's (this machine's clock moved by its offset from the server's, read once to the
+// second), so jobs on machines whose clocks disagree still agree on who holds a lease.
 type Lease struct {
 	db      *DB
 	Program string
 	Holder  string
 	taken   uint64
 	ttl     time.Duration
+	now     func() time.Time // ClickHouse's clock, read through this machine's
 
 	mu      sync.Mutex
 	expires time.Time // of the last renewal written
@@ -69,7 +72,13 @@ func (db *DB) writeLease(ctx context.Context, program, holder string, taken uint
 // ttl after each renewal; it renews it every ttl/3 until Release. It fails with ErrLeaseHeld,
 // naming the holder, when another job holds the program.
 func (db *DB) TakeLease(ctx context.Context, program, holder string, ttl time.Duration) (*Lease, error) {
-	now := time.Now()
+	server, err := db.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read ClickHouse's clock: %w", err)
+	}
+	offset := server.Sub(time.Now().Truncate(time.Second))
+	clock := func() time.Time { return time.Now().Add(offset) }
+	now := clock()
 	standing, err := db.standingLeases(ctx, program, now)
 	if err != nil {
 		return nil, err
@@ -77,7 +86,7 @@ func (db *DB) TakeLease(ctx context.Context, program, holder string, ttl time.Du
 	if len(standing) > 0 {
 		return nil, heldBy(program, standing[0])
 	}
-	l := &Lease{db: db, Program: program, Holder: holder, taken: uint64(now.UnixNano()), ttl: ttl, expires: now.Add(ttl)}
+	l := &Lease{db: db, Program: program, Holder: holder, taken: uint64(now.UnixNano()), ttl: ttl, now: clock, expires: now.Add(ttl)}
 	if err := db.writeLease(ctx, program, holder, l.taken, l.expires, false); err != nil {
 		return nil, fmt.Errorf("cannot take the lease of %s: %w", program, err)
 	}
@@ -87,7 +96,7 @@ func (db *DB) TakeLease(ctx context.Context, program, holder string, ttl time.Du
 		l.release(context.WithoutCancel(ctx))
 		return nil, ctx.Err()
 	}
-	standing, err = db.standingLeases(ctx, program, time.Now())
+	standing, err = db.standingLeases(ctx, program, clock())
 	if err == nil && (len(standing) == 0 || standing[0].taken != l.taken || standing[0].holder != holder) {
 		if len(standing) == 0 {
 			err = fmt.Errorf("cannot take the lease of %s: it is not there after it was written", program)
@@ -115,7 +124,7 @@ func (l *Lease) renew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		exp := time.Now().Add(l.ttl)
+		exp := l.now().Add(l.ttl)
 		err := l.db.writeLease(ctx, l.Program, l.Holder, l.taken, exp, false)
 		l.mu.Lock()
 		if err == nil && l.lost == nil {
@@ -134,10 +143,10 @@ func (l *Lease) Check(ctx context.Context) error {
 	if lost != nil {
 		return lost
 	}
-	if time.Until(exp) < l.ttl/6 {
+	if exp.Sub(l.now()) < l.ttl/6 {
 		return l.lose(fmt.Errorf("the lease of %s lapsed: it could not be renewed since %s", l.Program, exp.Add(-l.ttl).Format(time.RFC3339)))
 	}
-	standing, err := l.db.standingLeases(ctx, l.Program, time.Now())
+	standing, err := l.db.standingLeases(ctx, l.Program, l.now())
 	if err != nil {
 		return err
 	}
@@ -167,7 +176,7 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 func (l *Lease) release(ctx context.Context) error {
-	if err := l.db.writeLease(ctx, l.Program, l.Holder, l.taken, time.Now(), true); err != nil {
+	if err := l.db.writeLease(ctx, l.Program, l.Holder, l.taken, l.now(), true); err != nil {
 		return fmt.Errorf("cannot release the lease of %s (it lapses by itself at %s): %w", l.Program, l.expires.Format(time.RFC3339), err)
 	}
 	return nil

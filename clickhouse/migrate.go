@@ -71,6 +71,9 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 		if err == nil && n == 0 {
 			err = fmt.Errorf("the server knows no cluster %q (its <remote_servers>)", cluster)
 		}
+		if err == nil {
+			err = checkServers(ctx, &DB{conn: bc}, opts, cluster)
+		}
 		if err != nil {
 			bc.Close()
 			return nil, fmt.Errorf("cannot migrate onto cluster %q: %w", cluster, err)
