@@ -3,7 +3,6 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -234,21 +233,8 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 	values := map[string][]string{"partner": {"P1", "P4"}, "program": {"affiliate"}, "link": {"L3"}, "country": {"DE"}, "device": {"mobile"}}
 	start := time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC)
 	for i := range 24 {
-		from := start.Add(time.Duration(rng.IntN(24*7)) * time.Hour)
-		to := from.Add(time.Duration(1+rng.IntN(24*7)) * time.Hour)
-		if i%3 == 0 {
-			from, to = from.Truncate(24*time.Hour), to.Truncate(24*time.Hour).Add(24*time.Hour)
-		}
-		q := report.Query{From: from, To: to, IncludeBots: rng.IntN(3) == 0, Limit: 1000}
-		for range rng.IntN(3) {
-			if d := dims[rng.IntN(len(dims))]; !slices.Contains(q.By, d) {
-				q.By = append(q.By, d)
-			}
-		}
-		if rng.IntN(2) == 0 {
-			k := slices.Sorted(maps.Keys(values))[rng.IntN(len(values))]
-			q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
-		}
+		q := randomQuery(rng, start, i%3 == 0, dims, values)
+		q.Limit = 1000
 		if i%5 == 0 {
 			q.Partner = "P2"
 		}
@@ -256,7 +242,7 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 			q.From, q.To = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
 			q.Partner = ""
 		}
-		name := fmt.Sprintf("%s..%s by %v where %v partner %q", from.Format("01-02T15"), to.Format("01-02T15"), q.By, q.Where, q.Partner)
+		name := fmt.Sprintf("%s..%s by %v where %v partner %q", q.From.Format("06-01-02T15"), q.To.Format("06-01-02T15"), q.By, q.Where, q.Partner)
 		for _, pair := range [][2]*clickhouse.DB{{one, cl}, {oneRaw, clRaw}} {
 			want, err := report.Run(ctx, pair[0], q)
 			if err != nil {

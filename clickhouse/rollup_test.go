@@ -168,21 +168,9 @@ func TestRollupsAnswerAsTheRawTables(t *testing.T) {
 	start := time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC)
 	viaRollups := 0
 	for i := range 60 {
-		from := start.Add(time.Duration(rng.IntN(24*7)) * time.Hour)
-		to := from.Add(time.Duration(1+rng.IntN(24*7)) * time.Hour)
-		if i%4 == 0 { // whole days too, as reports mostly ask
-			from, to = from.Truncate(24*time.Hour), to.Truncate(24*time.Hour).Add(24*time.Hour)
-		}
-		q := report.Query{From: from, To: to, IncludeBots: rng.IntN(3) == 0, Limit: 5 + rng.IntN(30)}
-		for range rng.IntN(3) {
-			if d := dims[rng.IntN(len(dims))]; !slices.Contains(q.By, d) {
-				q.By = append(q.By, d)
-			}
-		}
-		if rng.IntN(2) == 0 {
-			k := slices.Sorted(maps.Keys(values))[rng.IntN(len(values))]
-			q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
-		}
+		q := randomQuery(rng, start, i%4 == 0, dims, values) // whole days too, as reports mostly ask
+		q.Limit = 5 + rng.IntN(30)
+		from, to := q.From, q.To
 		want, err := report.Run(ctx, raw, q)
 		if err != nil {
 			t.Fatal(err)
@@ -199,6 +187,27 @@ func TestRollupsAnswerAsTheRawTables(t *testing.T) {
 	if viaRollups < 30 {
 		t.Fatalf("only %d of 60 reports read rollups", viaRollups)
 	}
+}
+
+// randomQuery is a report over a random range of the week from start (whole days when asked),
+// by up to two random dimensions, filtered by one of values half the time.
+func randomQuery(rng *rand.Rand, start time.Time, wholeDays bool, dims []string, values map[string][]string) report.Query {
+	from := start.Add(time.Duration(rng.IntN(24*7)) * time.Hour)
+	to := from.Add(time.Duration(1+rng.IntN(24*7)) * time.Hour)
+	if wholeDays {
+		from, to = from.Truncate(24*time.Hour), to.Truncate(24*time.Hour).Add(24*time.Hour)
+	}
+	q := report.Query{From: from, To: to, IncludeBots: rng.IntN(3) == 0}
+	for range rng.IntN(3) {
+		if d := dims[rng.IntN(len(dims))]; !slices.Contains(q.By, d) {
+			q.By = append(q.By, d)
+		}
+	}
+	if rng.IntN(2) == 0 {
+		k := slices.Sorted(maps.Keys(values))[rng.IntN(len(values))]
+		q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
+	}
+	return q
 }
 
 // compareResults fails unless two results have the same rows and numbers, unique visitors aside,
