@@ -68,7 +68,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
-			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" {
+			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" || name == "rollups/derived" {
 			continue // templates, rendered below
 		}
 		args, ok := params[name]

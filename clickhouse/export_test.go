@@ -42,7 +42,7 @@ func (db *DB) ReportSetting(ctx context.Context, name string) (string, error) {
 // RollSQLs are the INSERTs of a run rolling up [start, end), one per rollup table, and their
 // parameters.
 func RollSQLs(run uint64, start, end time.Time) (qs []string, args [][]any) {
-	for _, f := range families {
+	for _, f := range rollOrder() {
 		q, a := rollSQL(f, run, start, end)
 		qs, args = append(qs, q), append(args, a)
 	}

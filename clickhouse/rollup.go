@@ -33,22 +33,49 @@ type family struct {
 	name   string
 	keys   []string // the raw columns it is grouped by, which the rollup table holds by these names
 	hourly bool     // rows of an hour (else of a day)
+	// from names the family of the same source this one is made from, once that one is rolled:
+	// its keys include these and its periods are as fine. "": from the raw events.
+	from string
 }
 
 // families are the rollup tables, smallest first: a report reads the first that holds its
 // dimensions (report.Holds names them; dimensionColumns maps them to these columns).
 var families = []family{
-	{report.SourceClicks, "days", []string{"program"}, false},
-	{report.SourceClicks, "hours", []string{"program", "outcome"}, true},
-	{report.SourceClicks, "referers", []string{"program", "referer_host"}, false},
-	{report.SourceClicks, "places", []string{"program", "country", "device_type"}, false},
-	{report.SourceClicks, "devices", []string{"program", "device_type", "browser"}, false},
-	{report.SourceClicks, "partners", []string{"partner_id", "program", "campaign"}, false},
-	{report.SourceClicks, "links", []string{"partner_id", "link", "program", "campaign"}, false},
-	{report.SourceImpressions, "hours", []string{"program"}, true},
-	{report.SourceImpressions, "links", []string{"partner_id", "link", "program", "campaign"}, false},
-	{report.SourceAssociations, "hours", []string{"program"}, true},
-	{report.SourceAssociations, "links", []string{"partner_id", "link", "program"}, false},
+	{report.SourceClicks, "days", []string{"program"}, false, "hours"},
+	{report.SourceClicks, "hours", []string{"program", "outcome"}, true, ""},
+	{report.SourceClicks, "referers", []string{"program", "referer_host"}, false, ""},
+	{report.SourceClicks, "places", []string{"program", "country", "device_type"}, false, ""},
+	{report.SourceClicks, "devices", []string{"program", "device_type", "browser"}, false, ""},
+	{report.SourceClicks, "partners", []string{"partner_id", "program", "campaign"}, false, "links"},
+	{report.SourceClicks, "links", []string{"partner_id", "link", "program", "campaign"}, false, ""},
+	{report.SourceImpressions, "hours", []string{"program"}, true, ""},
+	{report.SourceImpressions, "links", []string{"partner_id", "link", "program", "campaign"}, false, ""},
+	{report.SourceAssociations, "hours", []string{"program"}, true, ""},
+	{report.SourceAssociations, "links", []string{"partner_id", "link", "program"}, false, ""},
+}
+
+// rollOrder is families in the order a run writes them: a family made from another after it.
+func rollOrder() []family {
+	out := slices.Clone(families)
+	slices.SortStableFunc(out, func(a, b family) int {
+		return boolInt(a.from != "") - boolInt(b.from != "")
+	})
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// familyValues are the value columns of a source's rollup tables.
+var familyValues = map[report.Source]string{
+	report.SourceClicks: "clicks_humans, clicks_bots, claims, kept, protected, nn_humans, nn_bots, dup_humans, dup_bots, " +
+		"visitors_humans, visitors_all",
+	report.SourceImpressions:  "impressions_humans, impressions_bots",
+	report.SourceAssociations: "registers, logins",
 }
 
 func (f family) table() string { return "rollup_" + f.src.String() + "_" + f.name }
@@ -79,6 +106,11 @@ func rollSQL(f family, run uint64, start, end time.Time) (string, []any) {
 	}
 	r := strings.NewReplacer("{table}", f.table(), "{keys}", strings.Join(f.keys, ", "), "{grain}", grain)
 	from, to := DateTime(start), DateTime(end)
+	if f.from != "" {
+		src := family{src: f.src, name: f.from}
+		q := strings.NewReplacer("{source}", src.table(), "{values}", familyValues[f.src]).Replace(template("rollups/derived"))
+		return r.Replace(q), []any{run, run}
+	}
 	switch f.src {
 	case report.SourceClicks:
 		return r.Replace(fill(template("rollups/clicks"))), []any{run, from, to}
@@ -130,7 +162,7 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format("2006-01"), err)
 		}
 	}
-	for _, f := range families {
+	for _, f := range rollOrder() {
 		q, args := rollSQL(f, res.Run, day, day.Add(24*time.Hour))
 		if err := db.conn.Exec(ctx, q, args...); err != nil {
 			return res, fmt.Errorf("cannot roll up %s into %s: %w", day.Format(time.DateOnly), f.table(), err)
