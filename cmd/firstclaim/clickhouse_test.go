@@ -504,3 +504,12 @@ func TestServeSaysWhenTheSchemaIsMissing(t *testing.T) {
 		t.Fatalf("served %d, missing %d, unexpected %d", len(s.list()), len(missing), extra)
 	}
 }
+
+// TestMain removes the binary serveBinary built, once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
