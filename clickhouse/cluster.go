@@ -148,13 +148,15 @@ func clusterStatements(st, db, cluster string) ([]string, error) {
 // table), not ON CLUSTER.
 const perShard = "ALTER TABLE "
 
-// eachShard runs st on one live replica of each shard of cluster, trying the replicas in order.
-// opts is how to connect (user, password, database); the hosts come from system.clusters.
-func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster, st string, args ...any) error {
-	type replica struct {
-		shard uint32
-		addr  string
-	}
+// replica is one server of a cluster: its shard and native address.
+type replica struct {
+	shard uint32
+	addr  string
+}
+
+// servers lists a cluster's servers, as the connected server's <remote_servers> names them, by
+// shard and in each shard's order.
+func servers(ctx context.Context, conn *DB, cluster string) ([]replica, error) {
 	var all []replica
 	err := conn.each(ctx, "the cluster's servers", "SELECT shard_num, host_address, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num",
 		[]any{cluster}, func(rows driver.Rows) error {
@@ -168,6 +170,13 @@ func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster,
 			all = append(all, r)
 			return nil
 		})
+	return all, err
+}
+
+// eachShard runs st on one live replica of each shard of cluster, trying the replicas in order.
+// opts is how to connect (user, password, database); the hosts come from system.clusters.
+func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster, st string, args ...any) error {
+	all, err := servers(ctx, conn, cluster)
 	if err != nil {
 		return err
 	}
@@ -269,25 +278,21 @@ func queued(err error) bool {
 	return errors.As(err, &ex) && ex.Code == 159 // TIMEOUT_EXCEEDED waiting for the DDL task
 }
 
-// checkServers fails, naming them, unless every server of cluster answers: an ON CLUSTER statement
-// would otherwise wait distributed_ddl_task_timeout (180 s) for the missing one and fail.
+// checkServers fails, naming them, unless the connected server knows cluster and every server of
+// it answers: an ON CLUSTER statement would otherwise wait distributed_ddl_task_timeout (180 s)
+// for the missing one and fail.
 func checkServers(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster string) error {
-	var addrs []string
-	err := conn.each(ctx, "the cluster's servers", "SELECT host_address, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num",
-		[]any{cluster}, func(rows driver.Rows) error {
-			var host string
-			var port uint16
-			err := rows.Scan(&host, &port)
-			addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(int(port))))
-			return err
-		})
+	all, err := servers(ctx, conn, cluster)
 	if err != nil {
 		return err
 	}
+	if len(all) == 0 {
+		return fmt.Errorf("the server knows no cluster %q (its <remote_servers>)", cluster)
+	}
 	var down []string
-	for _, a := range addrs {
+	for _, r := range all {
 		o := *opts
-		o.Addr = []string{a}
+		o.Addr = []string{r.addr}
 		o.Auth.Database = "default"
 		c, err := clickhouse.Open(&o)
 		if err == nil {
@@ -295,7 +300,7 @@ func checkServers(ctx context.Context, conn *DB, opts *clickhouse.Options, clust
 			c.Close()
 		}
 		if err != nil {
-			down = append(down, a)
+			down = append(down, r.addr)
 		}
 	}
 	if len(down) > 0 {

@@ -66,15 +66,7 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 		return nil, fmt.Errorf("cannot open ClickHouse %s: %w", Redact(dsn), err)
 	}
 	if cluster != "" {
-		var n uint64
-		err = bc.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster).Scan(&n)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("the server knows no cluster %q (its <remote_servers>)", cluster)
-		}
-		if err == nil {
-			err = checkServers(ctx, &DB{conn: bc}, opts, cluster)
-		}
-		if err != nil {
+		if err := checkServers(ctx, &DB{conn: bc}, opts, cluster); err != nil {
 			bc.Close()
 			return nil, fmt.Errorf("cannot migrate onto cluster %q: %w", cluster, err)
 		}

@@ -70,13 +70,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// familyValues are the value columns of a source's rollup tables.
-var familyValues = map[report.Source]string{
-	report.SourceClicks: "clicks_humans, clicks_bots, claims, kept, protected, nn_humans, nn_bots, dup_humans, dup_bots, " +
-		"visitors_humans, visitors_all",
-	report.SourceImpressions:  "impressions_humans, impressions_bots",
-	report.SourceAssociations: "registers, logins",
-}
+// The value columns of the rollup tables, by source (sql/migrations/009_rollups.sql).
+var (
+	clickCounts   = []string{"clicks_humans", "clicks_bots", "claims", "kept", "protected", "nn_humans", "nn_bots", "dup_humans", "dup_bots"}
+	clickVisitors = []string{"visitors_humans", "visitors_all"}
+	familyValues  = map[report.Source][]string{
+		report.SourceClicks:       slices.Concat(clickCounts, clickVisitors),
+		report.SourceImpressions:  {"impressions_humans", "impressions_bots"},
+		report.SourceAssociations: {"registers", "logins"},
+	}
+)
 
 func (f family) table() string { return "rollup_" + f.src.String() + "_" + f.name }
 
@@ -108,7 +111,7 @@ func rollSQL(f family, run uint64, start, end time.Time) (string, []any) {
 	from, to := DateTime(start), DateTime(end)
 	if f.from != "" {
 		src := family{src: f.src, name: f.from}
-		q := strings.NewReplacer("{source}", src.table(), "{values}", familyValues[f.src]).Replace(template("rollups/derived"))
+		q := strings.NewReplacer("{source}", src.table(), "{values}", strings.Join(familyValues[f.src], ", ")).Replace(template("rollups/derived"))
 		return r.Replace(q), []any{run, run}
 	}
 	switch f.src {

@@ -142,25 +142,23 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	var values []string
 	switch q.src {
 	case report.SourceClicks:
-		counts := []string{"clicks_humans", "clicks_bots", "claims", "kept", "protected", "nn_humans", "nn_bots", "dup_humans", "dup_bots"}
-		visitors := []string{"visitors_humans", "visitors_all"}
 		switch q.v {
 		case valuesCounts:
-			metrics, states, values = fragment("report/rollup_click_metrics"), fragment("rollups/click_counts"), counts
+			metrics, states, values = fragment("report/rollup_click_metrics"), fragment("rollups/click_counts"), clickCounts
 			margs = []any{bots, bots, bots}
 		case valuesVisitors:
-			metrics, states, values = fragment("report/rollup_visitors"), fragment("rollups/click_visitors"), visitors
+			metrics, states, values = fragment("report/rollup_visitors"), fragment("rollups/click_visitors"), clickVisitors
 			margs = []any{bots}
 		default:
 			metrics = fragment("report/rollup_click_metrics") + ",\n" + fragment("report/rollup_visitors")
 			states = fragment("rollups/click_counts") + ",\n" + fragment("rollups/click_visitors")
-			values, margs = append(counts, visitors...), []any{bots, bots, bots, bots}
+			values, margs = familyValues[q.src], []any{bots, bots, bots, bots}
 		}
 	case report.SourceImpressions:
-		metrics, states, values = fragment("report/rollup_impression_metrics"), fragment("rollups/impression_states"), []string{"impressions_humans", "impressions_bots"}
+		metrics, states, values = fragment("report/rollup_impression_metrics"), fragment("rollups/impression_states"), familyValues[q.src]
 		margs = []any{bots}
 	case report.SourceAssociations:
-		metrics, states, values = fragment("report/rollup_association_metrics"), fragment("rollups/association_states"), []string{"registers", "logins"}
+		metrics, states, values = fragment("report/rollup_association_metrics"), fragment("rollups/association_states"), familyValues[q.src]
 	default:
 		return "", nil, fmt.Errorf("the %s have no rollups", q.src)
 	}
