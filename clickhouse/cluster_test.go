@@ -104,7 +104,7 @@ func TestMigrateCluster(t *testing.T) {
 		t.Fatalf("migrate without --cluster of a cluster's database: err = %v", err)
 	}
 	// One server's tables, on a server of the cluster.
-	single := strings.Replace(dsn, "/"+db.Database(), "/"+db.Database()+"_single", 1)
+	single := clickhouse.WithDatabase(dsn, db.Database()+"_single")
 	if _, err := clickhouse.Migrate(ctx, single, quiet); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,19 @@ func Redact(dsn string) string {
 	return "clickhouse://" + user + ":xxxxx" + rest[at:]
 }
 
+// WithDatabase returns dsn naming database db instead of its own (or none), its hosts and options
+// kept.
+func WithDatabase(dsn, db string) string {
+	rest := strings.TrimPrefix(dsn, "clickhouse://")
+	hosts, query, _ := strings.Cut(rest, "?")
+	hosts, _, _ = strings.Cut(hosts, "/")
+	out := "clickhouse://" + hosts + "/" + db
+	if query != "" {
+		out += "?" + query
+	}
+	return out
+}
+
 // DatabaseOf returns the database a DSN names (DefaultDatabase when none).
 func DatabaseOf(dsn string) (string, error) {
 	opts, err := ParseDSN(dsn)

@@ -104,3 +104,16 @@ func mustDeadline(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
+
+func TestWithDatabase(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"clickhouse://h1:9000,h2:9000/firstclaim?dial_timeout=5s", "clickhouse://h1:9000,h2:9000/other?dial_timeout=5s"},
+		{"clickhouse://u:p@h:9000/firstclaim", "clickhouse://u:p@h:9000/other"},
+		{"clickhouse://h:9000", "clickhouse://h:9000/other"},
+		{"clickhouse://h:9000/?compress=false", "clickhouse://h:9000/other?compress=false"},
+	} {
+		if got := WithDatabase(c.in, "other"); got != c.want {
+			t.Errorf("WithDatabase(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

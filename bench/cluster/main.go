@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/firstclaim/firstclaim/bench/internal/clickgen"
+	"github.com/firstclaim/firstclaim/bench/internal/measure"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/report"
 	"github.com/firstclaim/firstclaim/sink"
@@ -75,7 +76,10 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 			if m.cluster {
 				base = cluster
 			}
-			dsn := withDatabase(base, "bench_cluster", m.options)
+			dsn := clickhouse.WithDatabase(base, "bench_cluster")
+			if m.options != "" {
+				dsn += "?" + m.options
+			}
 			db, drop, err := database(ctx, dsn, m.cluster, name)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
@@ -108,13 +112,13 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 	}
 	fmt.Printf("clicks=%d (two edges, %d each) batch=%d rounds=%d; medians\n\n", n, n/2, batch, rounds)
 	fmt.Printf("| write path | clicks/s | ratio to one server | all readable after |\n|---|---|---|---|\n")
-	baseRate := median(rates[modes[0].name])
+	baseRate := measure.Median(rates[modes[0].name])
 	for _, m := range modes {
 		if f := failed[m.name]; f != "" {
 			fmt.Printf("| %s | fails: %s | | |\n", m.name, strings.ReplaceAll(f, "|", "/"))
 			continue
 		}
-		fmt.Printf("| %s | %.0f | %.2f | %.1f s |\n", m.name, median(rates[m.name]), median(rates[m.name])/baseRate, median(visible[m.name]))
+		fmt.Printf("| %s | %.0f | %.2f | %.1f s |\n", m.name, measure.Median(rates[m.name]), measure.Median(rates[m.name])/baseRate, measure.Median(visible[m.name]))
 	}
 
 	// Reports, on the same clicks through one server and the cluster.
@@ -123,7 +127,7 @@ func run(single, cluster, name string, n, batch, rounds, reportRuns int) error {
 	var bytesPerClick [2]float64
 	var names []string
 	for i, base := range []string{single, cluster} {
-		dsn := withDatabase(base, "bench_cluster_reports", "")
+		dsn := clickhouse.WithDatabase(base, "bench_cluster_reports")
 		db, drop, err := database(ctx, dsn, i == 1, name)
 		if err != nil {
 			return err
@@ -270,7 +274,7 @@ func database(ctx context.Context, dsn string, onCluster bool, cluster string) (
 		cluster = ""
 	}
 	drop := func() {
-		admin, err := clickhouse.Open(withDatabase(dsn, "default", ""))
+		admin, err := clickhouse.Open(clickhouse.WithDatabase(dsn, "default"))
 		if err == nil {
 			err = admin.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db.Database()+on)
 			admin.Close()
@@ -287,17 +291,6 @@ func database(ctx context.Context, dsn string, onCluster bool, cluster string) (
 	return db, drop, nil
 }
 
-// withDatabase replaces the database of a clickhouse:// address, and adds options.
-func withDatabase(dsn, db, options string) string {
-	rest := strings.TrimPrefix(dsn, "clickhouse://")
-	host, _, _ := strings.Cut(rest, "/")
-	out := "clickhouse://" + host + "/" + db
-	if options != "" {
-		out += "?" + options
-	}
-	return out
-}
-
 // rotate moves the first k hosts of an address to its end: another entry server, the same cluster.
 func rotate(dsn string, k int) string {
 	rest := strings.TrimPrefix(dsn, "clickhouse://")
@@ -305,13 +298,4 @@ func rotate(dsn string, k int) string {
 	hs := strings.Split(hosts, ",")
 	k %= len(hs)
 	return "clickhouse://" + strings.Join(append(hs[k:], hs[:k]...), ",") + "/" + path
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }

@@ -15,11 +15,11 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/firstclaim/firstclaim/bench/internal/clickgen"
+	"github.com/firstclaim/firstclaim/bench/internal/measure"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/sink"
 )
@@ -82,13 +82,13 @@ func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
 			}
 		}
 	}
-	in, ro := median(insert), median(roll)
+	in, ro := measure.Median(insert), measure.Median(roll)
 	fmt.Printf("clicks=%d batch=%d rounds=%d (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds)
 	fmt.Printf("INSERTs:                 %.2f  %v\n", in, insert)
 	fmt.Printf("rolling the day up:      %.2f  %v\n", ro, roll)
 	fmt.Printf("INSERTs and rollups / INSERTs: %.3f\n", (in+ro)/in)
 	if views != nil {
-		v := median(viewed)
+		v := measure.Median(viewed)
 		fmt.Printf("INSERTs with views:      %.2f  %v\n", v, viewed)
 		fmt.Printf("with views / INSERTs:    %.3f\n", v/in)
 	}
@@ -97,21 +97,17 @@ func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
 
 // database makes a fresh migrated database of that name and opens it.
 func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhouse.DB, error) {
-	base := strings.TrimSuffix(dsn, "/")
-	if i := strings.LastIndex(base, "/"); i > len("clickhouse://") {
-		base = base[:i]
-	}
-	admin, err := clickhouse.Open(base + "/default")
+	admin, err := clickhouse.Open(clickhouse.WithDatabase(dsn, "default"))
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := admin.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
 		return nil, nil, err
 	}
-	if _, err := clickhouse.Migrate(ctx, base+"/"+name, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := clickhouse.Migrate(ctx, clickhouse.WithDatabase(dsn, name), slog.New(slog.DiscardHandler)); err != nil {
 		return nil, nil, err
 	}
-	db, err := clickhouse.Open(base + "/" + name)
+	db, err := clickhouse.Open(clickhouse.WithDatabase(dsn, name))
 	return admin, db, err
 }
 
@@ -125,12 +121,12 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 	if insert, err = writeAll(ctx, admin, db, pid, batches, "ingest_rollups"); err != nil {
 		return 0, 0, err
 	}
-	t0 := cpuSeconds(pid)
+	t0 := measure.ProcCPU(pid)
 	if _, err := db.RollDay(ctx, day); err != nil {
 		return 0, 0, err
 	}
 	settle(ctx, admin, "ingest_rollups")
-	return insert, cpuSeconds(pid) - t0, nil
+	return insert, measure.ProcCPU(pid) - t0, nil
 }
 
 func measureViews(ctx context.Context, dsn string, pid int, batches []*sink.Batch, views []string) (float64, error) {
@@ -152,7 +148,7 @@ func measureViews(ctx context.Context, dsn string, pid int, batches []*sink.Batc
 // seconds until its merges are done.
 func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches []*sink.Batch, name string) (float64, error) {
 	settle(ctx, admin, name)
-	t0 := cpuSeconds(pid)
+	t0 := measure.ProcCPU(pid)
 	for _, b := range batches {
 		w := db.Events()
 		at := b.Clicks[0].TS // the batch's earliest click: written on time, none of it late
@@ -167,7 +163,7 @@ func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches []
 		}
 	}
 	settle(ctx, admin, name)
-	return cpuSeconds(pid) - t0, nil
+	return measure.ProcCPU(pid) - t0, nil
 }
 
 // settle waits until the database has no merge running, and a second more.
@@ -180,25 +176,4 @@ func settle(ctx context.Context, admin *clickhouse.DB, name string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
-}
-
-// cpuSeconds is the user and system CPU time of a process so far.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / 100
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/firstclaim/firstclaim/bench/internal/measure"
 )
 
 const luaDone = `
@@ -166,7 +168,7 @@ func (c *config) compare() error {
 			shares = append(shares, r.r.chCPUPer100k*r.r.rps()/100000)
 		}
 	}
-	share := median(shares)
+	share := measure.Median(shares)
 	controlName := fmt.Sprintf("uniform over %d links, %.0f%% of the load core kept busy (ClickHouse's share in firstclaim's runs)", c.links, 100*share)
 	for round := 1; round <= c.rounds; round++ {
 		burner := c.loadCommand(false, c.self, "burn", "--share", fmt.Sprintf("%.3f", share), "--period", burnPeriod.String(),
@@ -190,7 +192,7 @@ func (c *config) compare() error {
 			ngMax = append(ngMax, r.r.rps())
 		}
 	}
-	rate := median(ngMax) / 2
+	rate := measure.Median(ngMax) / 2
 	rateName := fmt.Sprintf("constant %.0f req/s (half of nginx's uniform maximum), open loop", rate)
 	for round := 1; round <= c.rounds; round++ {
 		for _, t := range all {
@@ -276,7 +278,7 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 				xs = append(xs, f(r.r))
 			}
 		}
-		return median(xs)
+		return measure.Median(xs)
 	}
 	targets := []string{"nginx", "bare fasthttp", "firstclaim", "firstclaim, cache 10,000"}
 	b.WriteString("## Closed loop (median of the rounds)\n\n")
@@ -324,7 +326,7 @@ func (c *config) report(rows []runRow, scenarios []scenario, rateName, coldName 
 	}
 	b.WriteString("\n## Start-up\n\nFrom starting the process to accepting connections (firstclaim loads 100,000 links first), median:\n\n")
 	for _, t := range targets[:3] {
-		fmt.Fprintf(&b, "- %s: %.0f ms\n", t, median(startup[t]))
+		fmt.Fprintf(&b, "- %s: %.0f ms\n", t, measure.Median(startup[t]))
 	}
 	verdict := "equal: every click served is in ClickHouse"
 	if served != inCH {

@@ -11,11 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/firstclaim/firstclaim/bench/internal/measure"
 )
 
 const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
@@ -377,22 +378,9 @@ func (t *target) pids() []int {
 func (t *target) cpu() float64 {
 	total := 0.0
 	for _, p := range t.pids() {
-		total += procCPU(p)
+		total += measure.ProcCPU(p)
 	}
 	return total
-}
-
-// procCPU is the CPU seconds a process has used (user and system, all its threads).
-func procCPU(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100
 }
 
 // peakRSS is the sum of t's processes' peak resident memory, in MiB.
@@ -521,14 +509,14 @@ func (c *config) measure(t *target, script, cookie string, warm bool) (result, e
 			return result{}, err
 		}
 	}
-	cpu0, ch0, gc0 := t.cpu(), procCPU(c.chPid), t.collections()
+	cpu0, ch0, gc0 := t.cpu(), measure.ProcCPU(c.chPid), t.collections()
 	r, err := c.wrk(t, script, c.dur, cookie)
 	if err != nil {
 		return r, err
 	}
 	r.gcs = collectionsSince(t, gc0)
 	r.cpuPer100k = (t.cpu() - cpu0) / r.requests * 100000
-	r.chCPUPer100k = (procCPU(c.chPid) - ch0) / r.requests * 100000
+	r.chCPUPer100k = (measure.ProcCPU(c.chPid) - ch0) / r.requests * 100000
 	r.rss = t.peakRSS()
 	return r, nil
 }
@@ -591,13 +579,4 @@ func claimCookie(t *target) (string, error) {
 		return "", errors.New("no claim cookie from firstclaim")
 	}
 	return v, nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }

@@ -39,20 +39,6 @@ func ServerDSN(t testing.TB) string {
 	return dsn
 }
 
-// withDatabase replaces the database of a clickhouse:// address.
-func withDatabase(dsn, db string) string {
-	rest := strings.TrimPrefix(dsn, "clickhouse://")
-	host, query, _ := strings.Cut(rest, "?")
-	if i := strings.IndexByte(host, '/'); i >= 0 {
-		host = host[:i]
-	}
-	out := "clickhouse://" + host + "/" + db
-	if query != "" {
-		out += "?" + query
-	}
-	return out
-}
-
 // Database creates a migrated database with a unique name on the shared server, dropped when the
 // test ends. It returns its address and the adapter over it.
 func Database(t testing.TB) (string, *clickhouse.DB) {
@@ -66,7 +52,7 @@ func DatabaseOn(t testing.TB, serverDSN string) (string, *clickhouse.DB) {
 	var b [6]byte
 	rand.Read(b[:])
 	db := "test_" + hex.EncodeToString(b[:])
-	dsn := withDatabase(serverDSN, db)
+	dsn := clickhouse.WithDatabase(serverDSN, db)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := clickhouse.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
@@ -284,7 +270,7 @@ func ClusterDatabaseOn(t testing.TB, serverDSN, cluster string) (string, *clickh
 	var b [6]byte
 	rand.Read(b[:])
 	name := "test_" + hex.EncodeToString(b[:])
-	dsn := withDatabase(serverDSN, name)
+	dsn := clickhouse.WithDatabase(serverDSN, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if _, err := clickhouse.MigrateCluster(ctx, dsn, cluster, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
