@@ -126,11 +126,12 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
 	}
+	store := &DB{conn: conn}
 	follow := func() error { // on a cluster: Distributed tables take their local tables' columns
 		if cluster == "" {
 			return nil
 		}
-		changed, err := syncDistributed(ctx, &DB{conn: conn}, db, cluster)
+		changed, err := syncDistributed(ctx, store, db, cluster)
 		for _, t := range changed {
 			log.Info("distributed table follows its local table", "database", db, "table", t)
 		}
@@ -150,22 +151,26 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 			return res, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 		for i, st := range sts {
-			exec := func() error { return conn.Exec(ctx, st) }
-			if cluster != "" && strings.HasPrefix(st, perShard) {
-				exec = func() error { return eachShard(ctx, &DB{conn: conn}, opts, cluster, st) }
+			// On a cluster an ALTER runs on one replica of each shard, then the Distributed table
+			// follows.
+			alter := cluster != "" && strings.HasPrefix(st, perShard)
+			var err error
+			if alter {
+				err = eachShard(ctx, store, opts, cluster, st)
+			} else {
+				err = conn.Exec(ctx, st)
 			}
-			if err := exec(); err != nil && !alreadyDone(err) {
+			if err != nil && !alreadyDone(err) {
 				return res, fmt.Errorf("migration %03d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
-			if strings.HasPrefix(st, "ALTER TABLE ") {
+			if alter {
 				if err := follow(); err != nil {
 					return res, err
 				}
 			}
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data block that Exec never sends.
-		rec := &DB{conn: conn}
-		if err := rec.insert(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", 1, func(bt driver.Batch, _ int) error {
+		if err := store.insert(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", 1, func(bt driver.Batch, _ int) error {
 			return bt.Append(m.Version, m.Name, DateTime(time.Now()))
 		}); err != nil {
 			return res, fmt.Errorf("cannot record migration %03d_%s: %w", m.Version, m.Name, err)

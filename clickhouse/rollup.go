@@ -56,18 +56,15 @@ var families = []family{
 
 // rollOrder is families in the order a run writes them: a family made from another after it.
 func rollOrder() []family {
-	out := slices.Clone(families)
-	slices.SortStableFunc(out, func(a, b family) int {
-		return boolInt(a.from != "") - boolInt(b.from != "")
-	})
-	return out
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
+	var raw, made []family
+	for _, f := range families {
+		if f.from == "" {
+			raw = append(raw, f)
+		} else {
+			made = append(made, f)
+		}
 	}
-	return 0
+	return append(raw, made...)
 }
 
 // The value columns of the rollup tables, by source (sql/migrations/009_rollups.sql).

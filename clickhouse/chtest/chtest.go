@@ -49,28 +49,7 @@ func Database(t testing.TB) (string, *clickhouse.DB) {
 // DatabaseOn is Database on the server of dsn.
 func DatabaseOn(t testing.TB, serverDSN string) (string, *clickhouse.DB) {
 	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	db := "test_" + hex.EncodeToString(b[:])
-	dsn := clickhouse.WithDatabase(serverDSN, db)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := clickhouse.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatalf("migrate %s: %v", db, err)
-	}
-	store, err := clickhouse.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Logf("cannot drop %s: %v", db, err)
-		}
-		store.Close()
-	})
-	return dsn, store
+	return ClusterDatabaseOn(t, serverDSN, "")
 }
 
 // Root returns the repository's root folder (where go.mod is).
@@ -264,7 +243,8 @@ func ClusterDatabase(t testing.TB) (dsn, cluster string, db *clickhouse.DB) {
 	return dsn, cluster, db
 }
 
-// ClusterDatabaseOn is ClusterDatabase on the cluster of serverDSN.
+// ClusterDatabaseOn is ClusterDatabase on the cluster of serverDSN; with cluster "", Database on
+// the server of serverDSN.
 func ClusterDatabaseOn(t testing.TB, serverDSN, cluster string) (string, *clickhouse.DB) {
 	t.Helper()
 	var b [6]byte
@@ -274,16 +254,20 @@ func ClusterDatabaseOn(t testing.TB, serverDSN, cluster string) (string, *clickh
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if _, err := clickhouse.MigrateCluster(ctx, dsn, cluster, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatalf("migrate %s on cluster %s: %v", name, cluster, err)
+		t.Fatalf("migrate %s (cluster %q): %v", name, cluster, err)
 	}
 	store, err := clickhouse.Open(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	drop := "DROP DATABASE IF EXISTS " + name
+	if cluster != "" {
+		drop += " ON CLUSTER " + cluster
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+name+" ON CLUSTER "+cluster); err != nil {
+		if err := store.Conn().Exec(ctx, drop); err != nil {
 			t.Logf("cannot drop %s: %v", name, err)
 		}
 		store.Close()
