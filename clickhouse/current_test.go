@@ -52,7 +52,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"report/unknown_codes":            {from, to, 10},
 		"rollups/runs":                    nil,
 		"rollups/event_days":              {"default", "clicks", "impressions", "associations"},
-		"rollups/replayed_hours":          {"clicks", from, to},
+		"rollups/replayed_hours":          {from, to},
 		"rollups/legacy_copies":           {from, to},
 		"links/since":                     {uint32(0)},
 		"links/history":                   {"L1"},

@@ -28,6 +28,9 @@ type DB struct {
 	// that the sink's INSERTs always find one.
 	readers chan struct{}
 	log     *slog.Logger // report tracing at debug level; nil: none
+	// The reads a report's queries share (shared.go).
+	runs    sharedReads[map[time.Time]uint64]
+	replays sharedReads[map[string][]time.Time]
 
 	layoutMu sync.Mutex // guards the two below: where the rows are (one server or a cluster), read once
 	laidOut  bool

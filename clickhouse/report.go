@@ -97,12 +97,25 @@ func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) (re
 	}
 	began := time.Now()
 	if src != report.SourceLines && !db.raw {
-		runs, err := db.rollupRuns(ctx)
+		// Which days are rolled up, and which hours hold rows the rollups leave out: read together
+		// (one wait, not two), each shared with the report's other queries.
+		var hours map[string][]time.Time
+		var hoursErr error
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			hours, hoursErr = db.replayedHours(ctx, s.From, s.To)
+		}()
+		runs, err := db.reportRuns(ctx)
+		<-read
 		if err != nil {
 			return report.Answer{}, err
 		}
 		if p, ok := planRollup(src, s, runs); ok {
-			ans, err := db.rollupGroups(ctx, src, s, p)
+			if hoursErr != nil {
+				return report.Answer{}, hoursErr
+			}
+			ans, err := db.rollupGroups(ctx, src, s, p, hours[src.String()])
 			db.traceReport(src, s, "rollups", began, len(ans.Groups), err)
 			return ans, err
 		}

@@ -193,6 +193,17 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 	return res, nil
 }
 
+// runsFresh is how long reports reuse the rolled-up days they read: a day rolled up meanwhile is
+// read from the raw tables until then (the same numbers, more slowly), and a day's run, once
+// recorded, stays its run.
+const runsFresh = time.Second
+
+// reportRuns is rollupRuns for reports: the queries of a report, and reports within runsFresh of
+// each other, share one read.
+func (db *DB) reportRuns(ctx context.Context) (map[time.Time]uint64, error) {
+	return db.runs.do(ctx, "", runsFresh, db.rollupRuns)
+}
+
 // rollupRuns returns the run that holds each rolled-up day (the first recorded).
 func (db *DB) rollupRuns(ctx context.Context) (map[time.Time]uint64, error) {
 	out := map[time.Time]uint64{}
@@ -382,18 +393,26 @@ func hourRanges(hours []time.Time) [][2]time.Time {
 	return out
 }
 
-// replayedHours returns the hours of [from, to) where rows of src were written late or replayed.
-func (db *DB) replayedHours(ctx context.Context, src report.Source, from, to time.Time) ([]time.Time, error) {
-	var out []time.Time
-	err := db.each(ctx, "replayed hours", Query("rollups/replayed_hours"), []any{src.String(), DateTime(from), DateTime(to)},
-		func(rows driver.Rows) error {
-			var h time.Time
-			if err := rows.Scan(&h); err != nil {
-				return err
-			}
-			out = append(out, h.UTC())
-			return nil
-		})
-	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
-	return out, err
+// replayedHours returns the hours of [from, to) where rows of each source were written late or
+// replayed. The queries of a report that start together share one read; it is never reused after
+// (a replay recorded a moment later must be seen by the next report).
+func (db *DB) replayedHours(ctx context.Context, from, to time.Time) (map[string][]time.Time, error) {
+	key := DateTime(from).Format(time.RFC3339) + "/" + DateTime(to).Format(time.RFC3339)
+	return db.replays.do(ctx, key, 0, func(ctx context.Context) (map[string][]time.Time, error) {
+		out := map[string][]time.Time{} // by source name
+		err := db.each(ctx, "replayed hours", Query("rollups/replayed_hours"), []any{DateTime(from), DateTime(to)},
+			func(rows driver.Rows) error {
+				var src string
+				var h time.Time
+				if err := rows.Scan(&src, &h); err != nil {
+					return err
+				}
+				out[src] = append(out[src], h.UTC())
+				return nil
+			})
+		for _, hs := range out {
+			slices.SortFunc(hs, func(a, b time.Time) int { return a.Compare(b) })
+		}
+		return out, err
+	})
 }

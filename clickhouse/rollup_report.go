@@ -264,21 +264,20 @@ func boundRanges(rs [][2]time.Time) [][2]time.Time {
 	return [][2]time.Time{{rs[0][0], rs[len(rs)-1][1]}}
 }
 
-// rollupGroups reads a slice with rollups (planRollup said how). For clicks grouped by something,
-// the counts come first, for every group; then unique visitors, the costly part, only for the
-// groups the report shows (report.TopGroups).
-func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slice, p rollupPlan) (report.Answer, error) {
-	hours, err := db.replayedHours(ctx, src, s.From, s.To)
-	if err != nil {
-		return report.Answer{}, err
-	}
+// rollupGroups reads a slice with rollups (planRollup said how); hours are the slice's hours
+// holding rows of the source written late or replayed. For clicks grouped by something, the
+// counts come first, for every group; then unique visitors, the costly part, only for the groups
+// the report shows (report.TopGroups). A slice of one partner or one link has few groups: its
+// counts and visitors come in one query.
+func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slice, p rollupPlan, hours []time.Time) (report.Answer, error) {
 	q := rollupQuery{src: src, p: p, s: s, replayed: boundRanges(hourRanges(hours))}
 	q.p.raw = boundRanges(q.p.raw)
 	var ans report.Answer
+	var err error
 	if src == report.SourceClicks {
 		ans.Estimates = map[string]report.Estimate{"visitors": VisitorsEstimate}
 	}
-	if src != report.SourceClicks || len(s.By) == 0 {
+	if src != report.SourceClicks || len(s.By) == 0 || s.Where["partner"] != "" || s.Where["link"] != "" {
 		ans.Groups, err = db.runRollup(ctx, &q)
 		return ans, err
 	}

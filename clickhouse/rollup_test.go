@@ -187,6 +187,24 @@ func TestRollupsAnswerAsTheRawTables(t *testing.T) {
 	if viaRollups < 30 {
 		t.Fatalf("only %d of 60 reports read rollups", viaRollups)
 	}
+	// A partner's own view (its links, counts and visitors read in one query) and one link's days.
+	for _, q := range []report.Query{
+		{From: start.Truncate(24 * time.Hour), To: start.Add(7 * 24 * time.Hour), By: []string{"link"}, Partner: "P1", Limit: 50},
+		{From: start, To: start.Add(5 * 24 * time.Hour), By: []string{"day", "outcome"}, Where: map[string]string{"link": "L3"}},
+	} {
+		want, err := report.Run(ctx, raw, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := report.Run(ctx, db, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got.Estimates["visitors"]; !ok || len(got.Rows) < 2 {
+			t.Fatalf("%+v: %d rows, estimates %v; want rows read from rollups", q, len(got.Rows), got.Estimates)
+		}
+		compareResults(t, fmt.Sprintf("%v where %v partner %s", q.By, q.Where, q.Partner), want, got)
+	}
 }
 
 // randomQuery is a report over a random range of the week from start (whole days when asked),

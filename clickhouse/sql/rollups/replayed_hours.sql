@@ -1,8 +1,9 @@
--- The hours of [from, to) holding rows of a source written late or replayed (sql/migrations/
--- 009_rollups.sql, replays). Parameters: the source, from, to.
-SELECT period
+-- The hours of [from, to) holding rows written late or replayed, of every source (sql/migrations/
+-- 009_rollups.sql, replays): a report's queries, one per source, share this read. Parameters:
+-- from, to.
+SELECT source, period
 FROM replays
-WHERE source = ? AND period >= ? AND period < ?
-GROUP BY period
+WHERE period >= ? AND period < ?
+GROUP BY source, period
 HAVING sum(rows) > 0
-ORDER BY period;
+ORDER BY source, period;
