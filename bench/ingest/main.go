@@ -1,11 +1,13 @@
 // Command ingest measures what ClickHouse spends to keep clicks and their rollups, in CPU seconds
 // of the server process per million clicks: the sink's INSERTs (clickhouse.Events, batches of a
 // given size), then rolling the day up (clickhouse.DB.RollDay), each until no merge of the
-// database runs. With -views it also measures the same INSERTs into a database that keeps rollups
+// database runs. With -prior N the rolled day is the month's (N+1)th and the N days before it hold as
+// many clicks each (copies of the day's, made inside ClickHouse and not measured), as a month's
+// partition does in production by then. With -views it also measures the same INSERTs into a database that keeps rollups
 // by materialized views instead (the file's statements, {db} standing for the database), the way
 // that was measured and not taken. Rounds alternate the order of the databases.
 //
-//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-views FILE]
+//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-prior N] [-views FILE]
 package main
 
 import (
@@ -31,18 +33,19 @@ func main() {
 	batch := flag.Int("batch", 10_000, "clicks per INSERT (the sink's batch)")
 	rounds := flag.Int("rounds", 3, "rounds")
 	views := flag.String("views", "", "a file of materialized views to measure against ({db} is the database)")
+	prior := flag.Int("prior", 0, "days of the month before the rolled one, holding as many clicks each (0-27)")
 	flag.Parse()
-	if *dsn == "" || *pid == 0 {
+	if *dsn == "" || *pid == 0 || *prior < 0 || *prior > 27 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *views); err != nil {
+	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *prior, *views); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
+func run(dsn string, pid, n, batch, rounds, prior int, viewsFile string) error {
 	ctx := context.Background()
 	var views []string
 	if viewsFile != "" {
@@ -53,13 +56,18 @@ func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
 		views = clickhouse.Statements(string(b))
 	}
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	if prior > 0 {
+		// The (prior+1)th day of last month.
+		y, m, _ := time.Now().UTC().AddDate(0, -1, 0).Date()
+		day = time.Date(y, m, 1+prior, 0, 0, 0, 0, time.UTC)
+	}
 	batches := clickgen.Batches(n, batch, day, 1)
 	var insert, roll, viewed []float64
 	perM := func(s float64) float64 { return s / float64(n) * 1e6 }
 	for r := range rounds {
 		steps := []func() error{
 			func() error {
-				in, ro, err := measureRollups(ctx, dsn, pid, batches, day)
+				in, ro, err := measureRollups(ctx, dsn, pid, batches, day, prior)
 				insert, roll = append(insert, perM(in)), append(roll, perM(ro))
 				fmt.Fprintf(os.Stderr, "round %d: INSERTs %.2f, rolling up %.2f CPU s per million clicks\n", r+1, perM(in), perM(ro))
 				return err
@@ -83,7 +91,7 @@ func run(dsn string, pid, n, batch, rounds int, viewsFile string) error {
 		}
 	}
 	in, ro := measure.Median(insert), measure.Median(roll)
-	fmt.Printf("clicks=%d batch=%d rounds=%d (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds)
+	fmt.Printf("clicks=%d batch=%d rounds=%d prior=%d (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds, prior)
 	fmt.Printf("INSERTs:                 %.2f  %v\n", in, insert)
 	fmt.Printf("rolling the day up:      %.2f  %v\n", ro, roll)
 	fmt.Printf("INSERTs and rollups / INSERTs: %.3f\n", (in+ro)/in)
@@ -111,7 +119,7 @@ func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhous
 	return admin, db, err
 }
 
-func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time) (insert, roll float64, err error) {
+func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time, prior int) (insert, roll float64, err error) {
 	admin, db, err := database(ctx, dsn, "ingest_rollups")
 	if err != nil {
 		return 0, 0, err
@@ -120,6 +128,45 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 	defer db.Close()
 	if insert, err = writeAll(ctx, admin, db, pid, batches, "ingest_rollups"); err != nil {
 		return 0, 0, err
+	}
+	if prior > 0 {
+		// The month's earlier days: the day's clicks again, k days earlier, as new clicks.
+		var cols []string
+		rows, err := db.Conn().Query(ctx, "SELECT name FROM system.columns WHERE database = 'ingest_rollups' AND table = 'clicks'")
+		if err != nil {
+			return 0, 0, err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return 0, 0, err
+			}
+			cols = append(cols, c)
+		}
+		rows.Close()
+		for k := 1; k <= prior; k++ {
+			exprs := make([]string, len(cols))
+			for i, c := range cols {
+				switch c {
+				case "ts":
+					exprs[i] = fmt.Sprintf("ts - %d", k*86400)
+				case "click_id":
+					exprs[i] = fmt.Sprintf("concat('%02x', substring(click_id, 3))", k)
+				default:
+					exprs[i] = c
+				}
+			}
+			q := fmt.Sprintf("INSERT INTO clicks (%s) SELECT %s FROM clicks WHERE ts >= ? AND ts < ?", strings.Join(cols, ", "), strings.Join(exprs, ", "))
+			if err := db.Conn().Exec(ctx, q, clickhouse.DateTime(day), clickhouse.DateTime(day.Add(24*time.Hour))); err != nil {
+				return 0, 0, fmt.Errorf("cannot copy the day %d days earlier: %w", k, err)
+			}
+		}
+		// Merged as a month's partition is by then (merges fold a month's parts into large ones
+		// spanning many days; fresh copies would sit in parts of their own day, which a roll skips).
+		if err := db.Conn().Exec(ctx, "OPTIMIZE TABLE clicks FINAL"); err != nil {
+			return 0, 0, err
+		}
+		settle(ctx, admin, "ingest_rollups")
 	}
 	t0 := measure.ProcCPU(pid)
 	if _, err := db.RollDay(ctx, day); err != nil {

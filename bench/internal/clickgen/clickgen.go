@@ -30,7 +30,8 @@ func Batches(n, batch int, day time.Time, seed uint64) []*sink.Batch {
 		for j := i; j < min(i+batch, n); j++ {
 			link := rng.IntN(20000)
 			partner := link % 500
-			ts := day.Add(time.Duration(j) * 24 * time.Hour / time.Duration(n))
+			// Spread evenly over the day (j * 24h in nanoseconds overflows past 106,751 clicks).
+			ts := day.Add(time.Duration(float64(j) / float64(n) * float64(24*time.Hour)))
 			c := firstclaim.Click{
 				ID: firstclaim.NewIDString(ts), TS: ts, Link: "l" + strconv.Itoa(link), PartnerID: "p" + strconv.Itoa(partner),
 				Program: programs[partner%3], Campaign: "c" + strconv.Itoa(partner%40), Outcome: firstclaim.Outcome(1 + rng.IntN(3)),
