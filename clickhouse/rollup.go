@@ -126,7 +126,7 @@ func rollSQL(f family, run uint64, start, end time.Time) (string, []any) {
 // fill puts the shared fragments of sql/rollups into a query.
 func fill(q string) string {
 	return strings.NewReplacer(
-		"{click_states}", fragment("rollups/click_counts")+",\n"+fragment("rollups/click_visitors"),
+		"{click_states}", fragment("rollups/click_counts")+",\n"+fragment("rollups/click_visitors_humans")+",\n"+fragment("rollups/click_visitors_all"),
 		"{impression_states}", fragment("rollups/impression_states"),
 		"{association_states}", fragment("rollups/association_states"),
 		"{impressions_once}", fragment("rollups/impressions_once"),

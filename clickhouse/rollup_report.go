@@ -142,17 +142,22 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	var values []string
 	switch q.src {
 	case report.SourceClicks:
+		// Visitors: the one state column the report counts (humans, or bots too), read alone.
+		who := "humans"
+		if q.s.IncludeBots {
+			who = "all"
+		}
+		vMetric, vState, vColumn := fragment("report/rollup_visitors_"+who), fragment("rollups/click_visitors_"+who), "visitors_"+who
 		switch q.v {
 		case valuesCounts:
 			metrics, states, values = fragment("report/rollup_click_metrics"), fragment("rollups/click_counts"), clickCounts
 			margs = []any{bots, bots, bots}
 		case valuesVisitors:
-			metrics, states, values = fragment("report/rollup_visitors"), fragment("rollups/click_visitors"), clickVisitors
-			margs = []any{bots}
+			metrics, states, values = vMetric, vState, []string{vColumn}
 		default:
-			metrics = fragment("report/rollup_click_metrics") + ",\n" + fragment("report/rollup_visitors")
-			states = fragment("rollups/click_counts") + ",\n" + fragment("rollups/click_visitors")
-			values, margs = familyValues[q.src], []any{bots, bots, bots, bots}
+			metrics = fragment("report/rollup_click_metrics") + ",\n" + vMetric
+			states = fragment("rollups/click_counts") + ",\n" + vState
+			values, margs = append(slices.Clone(clickCounts), vColumn), []any{bots, bots, bots}
 		}
 	case report.SourceImpressions:
 		metrics, states, values = fragment("report/rollup_impression_metrics"), fragment("rollups/impression_states"), familyValues[q.src]
