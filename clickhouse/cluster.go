@@ -31,7 +31,9 @@ const LocalSuffix = "_local"
 var shardKeys = map[string]string{
 	"schema_migrations":         "version",
 	"clicks":                    "cityHash64(click_id)",
+	"clicks_by_day":             "cityHash64(click_id)", // while migration 013 moves clicks
 	"impressions":               "cityHash64(impression_id)",
+	"impressions_by_day":        "cityHash64(impression_id)",
 	"associations":              "cityHash64(account_id)",
 	"accounts":                  "cityHash64(account_id)",
 	"orders":                    "cityHash64(account_id)",
@@ -57,7 +59,12 @@ var shardKeys = map[string]string{
 	"rollup_associations_hours": "rand()",
 	"rollup_associations_links": "rand()",
 	"rollup_lines":              "rand()",
-	"attribution_leases":        "cityHash64(program)",
+	// While migration 014 makes them again (clickhouse/rebuild.go).
+	"rollup_clicks_partners_fine":    "rand()",
+	"rollup_clicks_links_fine":       "rand()",
+	"rollup_impressions_links_fine":  "rand()",
+	"rollup_associations_links_fine": "rand()",
+	"attribution_leases":             "cityHash64(program)",
 }
 
 // layout says where a database's rows are: on one server (cluster "") or on a cluster.
@@ -176,6 +183,21 @@ func servers(ctx context.Context, conn *DB, cluster string) ([]replica, error) {
 // eachShard runs st on one live replica of each shard of cluster, trying the replicas in order.
 // opts is how to connect (user, password, database); the hosts come from system.clusters.
 func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster, st string, args ...any) error {
+	return onEachShard(ctx, conn, opts, cluster, func(c driver.Conn) error {
+		err := c.Exec(ctx, st, args...)
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code == 341 {
+			// UNFINISHED: done on the replicas that answer; the others do it when back.
+			err = nil
+		}
+		return err
+	})
+}
+
+// onEachShard calls f with a connection to one live replica of each shard of cluster, trying the
+// replicas in order until one answers: an error from the server ends it (the other replicas would
+// refuse too); one reaching no server tries the shard's next replica.
+func onEachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster string, f func(driver.Conn) error) error {
 	all, err := servers(ctx, conn, cluster)
 	if err != nil {
 		return err
@@ -192,15 +214,17 @@ func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster,
 			o.Addr = []string{all[i].addr}
 			c, err := clickhouse.Open(&o)
 			if err == nil {
-				err = c.Exec(ctx, st, args...)
+				err = c.Ping(ctx)
+				if err == nil {
+					err = f(c)
+					var ex *clickhouse.Exception
+					if err != nil && !errors.As(err, &ex) {
+						err = fmt.Errorf("%w (%w)", err, errServerDone)
+					}
+				}
 				c.Close()
 			}
-			var ex *clickhouse.Exception
-			if errors.As(err, &ex) && ex.Code == 341 {
-				// UNFINISHED: done on the replicas that answer; the others do it when back.
-				err = nil
-			}
-			if err == nil || errors.As(err, &ex) {
+			if err == nil || errors.As(err, new(*clickhouse.Exception)) || errors.Is(err, errServerDone) {
 				// Done, or refused by the server: the other replicas would refuse it too.
 				if err != nil {
 					return fmt.Errorf("shard %d (%s): %w", shard, all[i].addr, err)
@@ -216,6 +240,10 @@ func eachShard(ctx context.Context, conn *DB, opts *clickhouse.Options, cluster,
 	}
 	return nil
 }
+
+// errServerDone marks an error of f after the server answered: f may have done part of its work
+// there, so it is not tried on another replica.
+var errServerDone = errors.New("after the server answered")
 
 // distributedTable is the statement that creates table's Distributed table over its local tables.
 func distributedTable(table, db, cluster string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,9 +86,12 @@ func (db *DB) CopyFrom(ctx context.Context, srcDSN string, progress CopyProgress
 			months = nil
 			err := src.each(ctx, "months", Query("schema/prune_partitions"), []any{src.name, t.table},
 				func(rows driver.Rows) error {
-					var m string
-					err := rows.Scan(&m)
-					months = append(months, strings.Trim(m, "'"))
+					var id string
+					err := rows.Scan(&id)
+					// A month's id, or a day's (YYYYMMDD): the copy goes a month at a time.
+					if m := id[:min(6, len(id))]; !slices.Contains(months, m) {
+						months = append(months, m)
+					}
 					return err
 				})
 			if err != nil {
@@ -122,9 +126,9 @@ func (db *DB) CopyFrom(ctx context.Context, srcDSN string, progress CopyProgress
 	return nil
 }
 
-var partitionByMonth = regexp.MustCompile(`PARTITION BY toYYYYMM\((\w+)\)`)
+var partitionByMonth = regexp.MustCompile(`PARTITION BY (?:toYYYYMM|toDate)\((\w+)\)`)
 
-// monthColumn is the column a table is partitioned by month on, "" when it is not.
+// monthColumn is the column a table is partitioned by month (or day) on, "" when it is not.
 func (db *DB) monthColumn(ctx context.Context, table string) (string, error) {
 	var engine string
 	err := db.each(ctx, "the table's engine", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?", []any{table},

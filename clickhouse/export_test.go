@@ -14,6 +14,27 @@ var (
 	LinesSQL  = linesSQL
 )
 
+// MigrateUpTo migrates a database (on cluster, unless "") up to a version only.
+func MigrateUpTo(ctx context.Context, dsn, cluster string, version uint32) error {
+	_, err := migrateUpTo(ctx, dsn, cluster, nil, version)
+	return err
+}
+
+// SetRebuildSettle sets how long migration 013 waits after swapping a table, and returns the
+// previous wait.
+func SetRebuildSettle(d time.Duration) time.Duration {
+	old := rebuildSettle
+	rebuildSettle = d
+	return old
+}
+
+// SetCopyChunk sets the rows migration 013 copies in one statement, and returns the previous.
+func SetCopyChunk(n uint64) uint64 {
+	old := copyChunk
+	copyChunk = n
+	return old
+}
+
 // LinesRollupSQL renders the query of the lines' rollup for a slice, and the filters' parameters
 // (after the run, from and to).
 func LinesRollupSQL(s report.Slice) (string, []any) {

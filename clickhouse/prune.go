@@ -12,16 +12,17 @@ import (
 // PruneResult says what Prune did to one table.
 type PruneResult struct {
 	Table             string
-	DroppedPartitions []string // whole months dropped at once
+	DroppedPartitions []string // whole months (YYYYMM) or days (YYYYMMDD) dropped at once
 	Deleted           bool     // a DELETE was started for the rest (ClickHouse runs it in the background)
 	TTL               bool     // a TTL now drops old rows by itself
 }
 
-// Prune removes the events of tables older than cutoff: months wholly before it are dropped as
-// partitions (instant), and the rows of cutoff's own month before it are deleted with ALTER TABLE
-// DELETE, which the server completes in the background. With ttlDays > 0 on a server that has TTL
-// (19.6 and later), it also sets a TTL of that many days, so the server keeps pruning by itself;
-// 18.16 has none, so schedule prune instead (cron, a systemd timer).
+// Prune removes the events of tables older than cutoff: partitions (a month, or a day for clicks
+// and impressions) wholly before it are dropped (instant), and the rows before it of the partition
+// it falls in are deleted with ALTER TABLE DELETE, which the server completes in the background.
+// With ttlDays > 0 on a server that has TTL (19.6 and later), it also sets a TTL of that many days,
+// so the server keeps pruning by itself; 18.16 has none, so schedule prune instead (cron, a systemd
+// timer).
 func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlDays int) ([]PruneResult, error) {
 	conn, database := db.conn, db.name
 	l, err := db.layout(ctx)
@@ -39,7 +40,6 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 		ttl = HasTTL(v)
 	}
 	cutoff = cutoff.UTC().Truncate(time.Second)
-	cutMonth := cutoff.Year()*100 + int(cutoff.Month())
 	var out []PruneResult
 	for _, t := range tables {
 		if !validTable.MatchString(t) {
@@ -60,17 +60,23 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 			parts = append(parts, p)
 		}
 		rows.Close()
+		straddles := false
 		for _, p := range parts {
-			month, err := strconv.Atoi(strings.Trim(p, "'"))
-			if err != nil || month >= cutMonth {
+			start, end, ok := partitionSpan(p)
+			if !ok {
+				straddles = true // not a partition of time: its rows are deleted one by one
 				continue
 			}
-			if err := db.execStored(ctx, l, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", l.target(t), month)); err != nil {
-				return out, fmt.Errorf("cannot drop partition %d of %s: %w", month, t, err)
+			if end.After(cutoff) {
+				straddles = straddles || start.Before(cutoff)
+				continue
 			}
-			res.DroppedPartitions = append(res.DroppedPartitions, strconv.Itoa(month))
+			if err := db.execStored(ctx, l, fmt.Sprintf("ALTER TABLE %s DROP PARTITION ID %s", l.target(t), literal(p))); err != nil {
+				return out, fmt.Errorf("cannot drop partition %s of %s: %w", p, t, err)
+			}
+			res.DroppedPartitions = append(res.DroppedPartitions, p)
 		}
-		if cutoff.Day() != 1 || cutoff.Hour() != 0 || cutoff.Minute() != 0 || cutoff.Second() != 0 {
+		if straddles {
 			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s < toDateTime(%d)", l.target(t), timeColumn(t), cutoff.Unix())
 			if err := db.execStored(ctx, l, q); err != nil {
 				return out, fmt.Errorf("cannot delete old rows of %s: %w", t, err)
@@ -87,6 +93,19 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// partitionSpan is the time a partition id covers: a month (YYYYMM) or a day (YYYYMMDD), in UTC.
+func partitionSpan(id string) (start, end time.Time, ok bool) {
+	switch len(id) {
+	case 6:
+		t, err := time.Parse("200601", id)
+		return t, t.AddDate(0, 1, 0), err == nil
+	case 8:
+		t, err := time.Parse("20060102", id)
+		return t, t.AddDate(0, 0, 1), err == nil
+	}
+	return time.Time{}, time.Time{}, false
 }
 
 var validTable = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -142,6 +143,9 @@ type RollResult struct {
 	Took                              time.Duration
 }
 
+// ErrRebuildUnderway is why the roller waits while migrate makes tables again (clickhouse/rebuild.go).
+var ErrRebuildUnderway = errors.New("migrate is making the event or rollup tables again; rolling up waits until it is done")
+
 // RollDay rolls up the events of one UTC day into every rollup table under a new run and records
 // the run. Call it only for a day that ended RollupGrace ago (RollPending does). Rolling a day that
 // has a run already writes rows no report reads.
@@ -149,6 +153,12 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 	start := time.Now()
 	day = day.UTC().Truncate(24 * time.Hour)
 	res := RollResult{Day: day, Run: rand.Uint64() | 1}
+	if busy, err := db.rebuildUnderway(ctx); err != nil || busy {
+		if err == nil {
+			err = ErrRebuildUnderway
+		}
+		return res, fmt.Errorf("cannot roll up %s: %w", day.Format(time.DateOnly), err)
+	}
 	var legacy uint64
 	if err := db.conn.QueryRow(ctx, Query("rollups/legacy_copies"), DateTime(day), DateTime(day.Add(24*time.Hour))).Scan(&legacy); err != nil {
 		return res, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
@@ -158,8 +168,15 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if err := db.execStored(ctx, l, "OPTIMIZE TABLE "+l.target("clicks")+" PARTITION "+day.Format("200601")+" FINAL"); err != nil {
-			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format("2006-01"), err)
+		// The day's partition: a day's (migration 013), or a month's before it.
+		id := day.Format("20060102")
+		if daily, err := (&rebuilder{db: db, l: l}).daily(ctx, TableClicks); err != nil {
+			return res, err
+		} else if !daily {
+			id = day.Format("200601")
+		}
+		if err := db.execStored(ctx, l, "OPTIMIZE TABLE "+l.target("clicks")+" PARTITION ID '"+id+"' FINAL"); err != nil {
+			return res, fmt.Errorf("cannot merge the clicks of %s: %w", day.Format(time.DateOnly), err)
 		}
 	}
 	for _, f := range rollOrder() {
