@@ -114,6 +114,9 @@ type rollupQuery struct {
 	v     rollupValues
 	extra string
 	xargs []any
+	// An extra condition on the rollup rows only (not on the raw events the query adds).
+	rollupExtra string
+	rollupXargs []any
 	// The hours of the slice holding rows written late or replayed.
 	replayed [][2]time.Time
 }
@@ -174,8 +177,9 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	var parts []string
 	args := margs
 	// The rollup rows of the runs the plan reads.
-	parts = append(parts, strings.NewReplacer("{table}", q.p.f.table(), "{values}", strings.Join(values, ", ")).Replace(fill.Replace(template("report/rollup_rows"))))
-	args = append(append(args, q.p.runs, DateTime(q.s.From), DateTime(q.s.To)), fargs...)
+	rows := strings.ReplaceAll(template("report/rollup_rows"), "{where}", "{where} "+q.rollupExtra)
+	parts = append(parts, strings.NewReplacer("{table}", q.p.f.table(), "{values}", strings.Join(values, ", ")).Replace(fill.Replace(rows)))
+	args = append(append(append(args, q.p.runs, DateTime(q.s.From), DateTime(q.s.To)), fargs...), q.rollupXargs...)
 	// What the rollups do not hold: the hours of days not rolled up, and what was written late.
 	rawRange, rawArgs := rangeSQL(q.p.raw)
 	repRange, repArgs := rangeSQL(q.replayed)
@@ -319,7 +323,19 @@ func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slic
 					vals = append(vals, v)
 				}
 			}
-			q.extra, q.xargs = "AND "+dimensionColumns[src][s.By[best]]+" IN (SELECT arrayJoin(?))", []any{vals}
+			col := dimensionColumns[src][s.By[best]]
+			q.extra, q.xargs = "AND "+col+" IN (SELECT arrayJoin(?))", []any{vals}
+			if col == "link" && len(p.f.keys) > 1 && p.f.keys[0] == "partner_id" && p.f.keys[1] == "link" {
+				// The table's index finds the links' rows by their partners.
+				in := "IN"
+				if l, err := db.layout(ctx); err != nil {
+					return ans, err
+				} else if l.cluster != "" {
+					in = "GLOBAL IN"
+				}
+				q.rollupExtra = strings.NewReplacer("{table}", p.f.table(), "{in}", in).Replace(fragment("report/rollup_link_pairs"))
+				q.rollupXargs = []any{DateTime(s.From), DateTime(s.To), vals}
+			}
 		}
 	}
 	visitors, err := db.runRollup(ctx, &q)
