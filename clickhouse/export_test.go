@@ -28,6 +28,14 @@ func SetRebuildSettle(d time.Duration) time.Duration {
 	return old
 }
 
+// SetResumeMargin sets how much earlier than its first table a resumed migration forgets runs
+// from, and returns the previous margin.
+func SetResumeMargin(d time.Duration) time.Duration {
+	old := resumeMargin
+	resumeMargin = d
+	return old
+}
+
 // SetCopyChunk sets the rows migration 013 copies in one statement, and returns the previous.
 func SetCopyChunk(n uint64) uint64 {
 	old := copyChunk

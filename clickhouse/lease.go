@@ -58,6 +58,10 @@ func (db *DB) standingLeases(ctx context.Context, program string, at time.Time) 
 }
 
 func heldBy(program string, l standingLease) error {
+	if program == MigrateLease {
+		return fmt.Errorf("%w: the database is being migrated by %s since %s (its lease lapses at %s unless renewed); wait for that migrate to end, or for its lease to lapse if it died, and run migrate again",
+			ErrLeaseHeld, l.holder, time.Unix(0, int64(l.taken)).UTC().Format(time.RFC3339), time.Unix(0, int64(l.expires)).UTC().Format(time.RFC3339))
+	}
 	return fmt.Errorf("%w: %s is being attributed by %s since %s (its lease lapses at %s unless renewed); wait for that job to end, or for its lease to lapse if it died",
 		ErrLeaseHeld, program, l.holder, time.Unix(0, int64(l.taken)).UTC().Format(time.RFC3339), time.Unix(0, int64(l.expires)).UTC().Format(time.RFC3339))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ func migrateUpTo(ctx context.Context, dsn, cluster string, log *slog.Logger, upT
 	if err := follow(); err != nil {
 		return nil, err
 	}
+	var lease *Lease
 	for _, m := range Migrations() {
 		if m.Version > upTo {
 			break
@@ -160,6 +162,14 @@ func migrateUpTo(ctx context.Context, dsn, cluster string, log *slog.Logger, upT
 			return res, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 		if step := migrationSteps[m.Version]; step != nil {
+			if lease == nil {
+				// One migrate at a time makes tables again (a second would swap them back).
+				host, _ := os.Hostname()
+				if lease, err = store.TakeLease(ctx, MigrateLease, fmt.Sprintf("%s pid %d", host, os.Getpid()), time.Minute); err != nil {
+					return res, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
+				}
+				defer lease.Release(context.WithoutCancel(ctx))
+			}
 			r := &rebuilder{db: store, opts: opts, l: layout{cluster: cluster, db: db}, log: log,
 				exec: func(ctx context.Context, st string) error {
 					if err := conn.Exec(ctx, st); err != nil && !alreadyDone(err) {

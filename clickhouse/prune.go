@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -28,6 +29,14 @@ func (db *DB) Prune(ctx context.Context, tables []string, cutoff time.Time, ttlD
 	l, err := db.layout(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// While migrate makes tables again, what prune removed from the live table would come back
+	// with the copy of the old one.
+	if busy, err := db.rebuildUnderway(ctx); err != nil || busy {
+		if err == nil {
+			err = errors.New("migrate is making the event tables again (or was stopped while it did: run it again); prune once it is done")
+		}
+		return nil, fmt.Errorf("cannot prune: %w", err)
 	}
 	// On a cluster the parts are on every shard, and each statement runs on each shard.
 	partsQuery := strings.Replace(Query("schema/prune_partitions"), "FROM system.parts", "FROM "+l.parts(), 1)

@@ -25,7 +25,8 @@ import (
 //  4. the old table is dropped.
 //
 // Reports read the old table, whole, until the swap, and the new one after it, whole but for what
-// was written in the minutes of the copy until step 3 ends (seconds). On a cluster each step runs on
+// was written in the minutes of the copy, until step 3 has copied its month (newest first: seconds
+// for the current month; the whole of step 3 reads every month again, minutes for a large table). On a cluster each step runs on
 // one replica of each shard, on its local tables, after the replica has fetched every part its
 // shard holds (SYSTEM SYNC REPLICA); the RENAME runs ON CLUSTER, and the Distributed tables follow
 // the names. A run cut off anywhere is resumed by running migrate again: the live table's make says
@@ -66,19 +67,28 @@ var (
 // rebuild is how one table is rebuilt: the table, the table made for it, what tells a table of the
 // new make (its engine_full), and how rows are copied: copy adds to the table "to" the rows of "from"
 // it lacks, first (before the swap, from the live table) and again after it (from the old table,
-// which the swap named next), and returns how many.
+// which the swap named next), and returns how many. A fresh rebuild makes its new table anew
+// whenever it starts copying (its copy cannot tell what an earlier, cut-off copy put there).
 type rebuild struct {
 	table, next string
 	isNew       func(engine string) bool
 	copy        func(ctx context.Context, from, to string, after bool) (rows uint64, held bool, err error)
+	fresh       bool
 }
 
+// rebuild copies and swaps b's tables, and copies what the old one got meanwhile; the old table
+// is dropped by rebuildAll.
 func (r *rebuilder) rebuild(ctx context.Context, b rebuild, statements []string) error {
 	engine, err := r.engine(ctx, b.table)
 	if err != nil {
 		return err
 	}
 	if !b.isNew(engine) {
+		if b.fresh {
+			if err := r.drop(ctx, b.next); err != nil {
+				return err
+			}
+		}
 		if err := r.createNext(ctx, b, statements); err != nil {
 			return err
 		}
@@ -110,9 +120,6 @@ func (r *rebuilder) rebuild(ctx context.Context, b rebuild, statements []string)
 		return fmt.Errorf("cannot copy what was written to %s during the copy (run migrate again): %w", b.next, err)
 	}
 	r.log.Info("copied the rows written during the copy", "table", b.table, "rows", rows)
-	if err := r.drop(ctx, b.next); err != nil {
-		return fmt.Errorf("cannot drop %s, which held the old %s: %w", b.next, b.table, err)
-	}
 	return nil
 }
 
@@ -134,14 +141,34 @@ func (r *rebuilder) createNext(ctx context.Context, b rebuild, statements []stri
 	return nil
 }
 
+// resumeMargin is how much earlier than its first table's making a resumed migration forgets runs
+// from: the rollers' clocks (committed_ns) and the server's (the table's time) may differ.
+var resumeMargin = time.Minute
+
+// MigrateLease is the lease (clickhouse/lease.go) a migrate holds while it makes tables again: a
+// second migrate of the same database stops, naming the first.
+const MigrateLease = "(migrate)"
+
 // rebuildAll rebuilds tables in turn, their new tables all made first: a roller waits from the
-// first to the last (rebuildUnderway). Runs recorded meanwhile (by a roller that does not wait)
-// are forgotten at the end, and their days rolled up again.
+// first to the last (rebuildUnderway). Runs recorded meanwhile (by a roller of an earlier release,
+// which does not wait) are forgotten before the old tables are dropped, and their days rolled up
+// again; resumed, it forgets from when the first of its tables was made.
 func (r *rebuilder) rebuildAll(ctx context.Context, bs []rebuild, statements []string) error {
 	began := time.Now()
+	var made time.Time
+	err := r.db.each(ctx, "the tables' times", "SELECT min(metadata_modification_time) FROM system.tables WHERE database = currentDatabase() AND (name LIKE '%\\_by\\_day%' OR name LIKE 'rollup\\_%\\_fine%')",
+		nil, func(rows driver.Rows) error { return rows.Scan(&made) })
+	if err != nil {
+		return err
+	}
+	if !made.IsZero() && made.Unix() > 0 && made.Before(began) {
+		began = made.Add(-resumeMargin) // a resumed migration: from its start (and a little before)
+	}
 	for _, b := range bs {
-		if err := r.createNext(ctx, b, statements); err != nil {
-			return err
+		if !b.fresh {
+			if err := r.createNext(ctx, b, statements); err != nil {
+				return err
+			}
 		}
 	}
 	for _, b := range bs {
@@ -149,7 +176,15 @@ func (r *rebuilder) rebuildAll(ctx context.Context, bs []rebuild, statements []s
 			return err
 		}
 	}
-	return r.forgetRunsSince(ctx, began)
+	if err := r.forgetRunsSince(ctx, began); err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := r.drop(ctx, b.next); err != nil {
+			return fmt.Errorf("cannot drop %s, which held the old %s: %w", b.next, b.table, err)
+		}
+	}
+	return nil
 }
 
 func partitionByDay(ctx context.Context, r *rebuilder, statements []string) error {
@@ -167,30 +202,25 @@ func partitionByDay(ctx context.Context, r *rebuilder, statements []string) erro
 // mark every 64 rows; each new table is named TABLE_fine until the swap.
 var fineTables = []string{"rollup_clicks_partners", "rollup_clicks_links", "rollup_impressions_links", "rollup_associations_links"}
 
-// finerRollupMarks is migration 014. Rollup rows belong to runs, and each row is written once, to
-// whichever table bears the name then: the copy takes the rows of the runs recorded when it starts
-// (complete); after the swap, every other run's rows in the old table follow (those of rolls under
-// way or done meanwhile; a run never recorded is never read, wherever its rows are).
+// finerRollupMarks is migration 014. Rollup rows belong to runs: the copy takes the rows of the
+// runs recorded when it starts (complete), into a new table made anew each time the copy starts.
+// Rollers of this release wait meanwhile; runs an older one records are forgotten (rebuildAll).
 func finerRollupMarks(ctx context.Context, r *rebuilder, statements []string) error {
 	var bs []rebuild
 	for _, t := range fineTables {
-		var copied []uint64
-		bs = append(bs, rebuild{table: t, next: t + "_fine", isNew: fineMarks.MatchString,
+		bs = append(bs, rebuild{table: t, next: t + "_fine", isNew: fineMarks.MatchString, fresh: true,
 			copy: func(ctx context.Context, from, to string, after bool) (uint64, bool, error) {
-				if !after {
-					runs, err := r.recordedRuns(ctx)
-					if err != nil {
-						return 0, false, err
-					}
-					copied = runs
-					return r.copyRuns(ctx, from, to, "has(?, run)", runs)
+				if after {
+					// What the old table got after the copy began: rows of runs not recorded then,
+					// which reports never read (a roll under way records its run later, and runs
+					// recorded during the migration are forgotten, rolled up again).
+					return 0, false, nil
 				}
-				if copied == nil {
-					// Resumed after the swap (nothing copied by this migrate): the runs the new
-					// table has no row of.
-					return r.copyRuns(ctx, from, to, fmt.Sprintf("run NOT IN (SELECT run FROM %s)", r.l.target(to)))
+				runs, err := r.recordedRuns(ctx)
+				if err != nil || len(runs) == 0 {
+					return 0, false, err
 				}
-				return r.copyRuns(ctx, from, to, "NOT has(?, run)", copied)
+				return r.copyRuns(ctx, from, to, "has(?, run)", runs)
 			}})
 	}
 	return r.rebuildAll(ctx, bs, statements)
@@ -218,7 +248,7 @@ func (r *rebuilder) copyRuns(ctx context.Context, from, to, where string, args .
 	var total uint64
 	held := false
 	err = r.shards(ctx, from, func(c driver.Conn) error {
-		var n, before, after uint64
+		var n uint64
 		if err := c.QueryRow(ctx, "SELECT count() FROM "+r.l.target(from)).Scan(&n); err != nil {
 			return err
 		}
@@ -226,19 +256,10 @@ func (r *rebuilder) copyRuns(ctx context.Context, from, to, where string, args .
 		if n == 0 {
 			return nil
 		}
-		count := "SELECT count() FROM " + r.l.target(to)
-		if err := c.QueryRow(ctx, count).Scan(&before); err != nil {
-			return err
-		}
 		q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s", r.l.target(to), cols, cols, r.l.target(from), where)
-		if err := c.Exec(ctx, q, args...); err != nil {
-			return err
-		}
-		if err := c.QueryRow(ctx, count).Scan(&after); err != nil {
-			return err
-		}
-		total += max(after, before) - before
-		return nil
+		added, err := countedInsert(ctx, c, "SELECT count() FROM "+r.l.target(to), q, args...)
+		total += added
+		return err
 	})
 	return total, held, err
 }
@@ -262,7 +283,7 @@ func (r *rebuilder) forgetRunsSince(ctx context.Context, since time.Time) error 
 	if err := r.db.conn.QueryRow(ctx, "SELECT count() FROM rollup_runs WHERE committed_ns >= ? AND committed_ns < ?", uint64(from), uint64(to)).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	r.log.Info("days rolled up during the migration are rolled up again", "runs", n)
+	r.log.Info("days rolled up during the migration are forgotten, to be rolled up again", "runs", n)
 	return r.db.execStored(ctx, r.l, fmt.Sprintf("ALTER TABLE %s DELETE WHERE committed_ns >= %d AND committed_ns < %d", r.l.target("rollup_runs"), from, to))
 }
 
@@ -303,8 +324,9 @@ func (r *rebuilder) shards(ctx context.Context, syncTable string, f func(c drive
 	})
 }
 
-// copyMonths copies the rows of from into to, a month at a time, but those whose identity to holds
-// in that month, and returns the rows copied and whether from held any part.
+// copyMonths copies the rows of from into to, a month at a time, newest first (the days reports
+// read from the raw tables), but those whose identity to holds in that month, and returns the rows
+// copied and whether from held any part.
 func (r *rebuilder) copyMonths(ctx context.Context, from, to, identity string) (uint64, bool, error) {
 	cols, err := r.db.columns(ctx, r.l.local(from))
 	if err != nil {
@@ -314,7 +336,7 @@ func (r *rebuilder) copyMonths(ctx context.Context, from, to, identity string) (
 	held := false
 	err = r.shards(ctx, from, func(c driver.Conn) error {
 		var months []string
-		rows, err := c.Query(ctx, "SELECT DISTINCT substring(partition_id, 1, 6) AS m FROM system.parts WHERE database = currentDatabase() AND table = ? AND active ORDER BY m",
+		rows, err := c.Query(ctx, "SELECT DISTINCT substring(partition_id, 1, 6) AS m FROM system.parts WHERE database = currentDatabase() AND table = ? AND active ORDER BY m DESC",
 			r.l.local(from))
 		if err != nil {
 			return err
@@ -367,22 +389,27 @@ var digits = regexp.MustCompile(`^[0-9]+$`)
 var copyChunk uint64 = 4_000_000
 
 // copyRows copies the rows of from matching where into to, but those whose identity to holds
-// there, and returns how many it added (to's count before and after).
+// there, and returns how many it added.
 func copyRows(ctx context.Context, c driver.Conn, from, to, cols, identity, where string) (uint64, error) {
-	count := fmt.Sprintf("SELECT count() FROM %s WHERE %s", to, where)
+	q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s AND %s NOT IN (SELECT %s FROM %s WHERE %s)",
+		to, cols, cols, from, where, identity, identity, to, where)
+	return countedInsert(ctx, c, fmt.Sprintf("SELECT count() FROM %s WHERE %s", to, where), q)
+}
+
+// countedInsert runs an INSERT and returns how many rows it added, by the count query before and
+// after (merges may fold rows meanwhile: never less than 0).
+func countedInsert(ctx context.Context, c driver.Conn, count, insert string, args ...any) (uint64, error) {
 	var before, after uint64
 	if err := c.QueryRow(ctx, count).Scan(&before); err != nil {
 		return 0, err
 	}
-	q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s AND %s NOT IN (SELECT %s FROM %s WHERE %s)",
-		to, cols, cols, from, where, identity, identity, to, where)
-	if err := c.Exec(ctx, q); err != nil {
+	if err := c.Exec(ctx, insert, args...); err != nil {
 		return 0, err
 	}
 	if err := c.QueryRow(ctx, count).Scan(&after); err != nil {
 		return 0, err
 	}
-	return max(after, before) - before, nil // merges may fold rows meanwhile
+	return max(after, before) - before, nil
 }
 
 // swap exchanges the names of two tables (their local tables, on every server of a cluster).

@@ -192,18 +192,10 @@ func TestRollupsAnswerAsTheRawTables(t *testing.T) {
 		{From: start.Truncate(24 * time.Hour), To: start.Add(7 * 24 * time.Hour), By: []string{"link"}, Partner: "P1", Limit: 50},
 		{From: start, To: start.Add(5 * 24 * time.Hour), By: []string{"day", "outcome"}, Where: map[string]string{"link": "L3"}},
 	} {
-		want, err := report.Run(ctx, raw, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := report.Run(ctx, db, q)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := sameAsRaw(t, raw, db, q, fmt.Sprintf("%v where %v partner %s", q.By, q.Where, q.Partner))
 		if _, ok := got.Estimates["visitors"]; !ok || len(got.Rows) < 2 {
 			t.Fatalf("%+v: %d rows, estimates %v; want rows read from rollups", q, len(got.Rows), got.Estimates)
 		}
-		compareResults(t, fmt.Sprintf("%v where %v partner %s", q.By, q.Where, q.Partner), want, got)
 	}
 }
 
@@ -226,6 +218,22 @@ func randomQuery(rng *rand.Rand, start time.Time, wholeDays bool, dims []string,
 		q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
 	}
 	return q
+}
+
+// sameAsRaw runs a report on raw (the raw tables) and on db, fails unless they agree
+// (compareResults), and returns db's.
+func sameAsRaw(t *testing.T, raw, db report.Store, q report.Query, name string) *report.Result {
+	t.Helper()
+	want, err := report.Run(context.Background(), raw, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := report.Run(context.Background(), db, q)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	compareResults(t, name, want, got)
+	return got
 }
 
 // compareResults fails unless two results have the same rows and numbers, unique visitors aside,
@@ -446,15 +454,7 @@ func TestLinesRollupAnswersAsTheLines(t *testing.T) {
 			if i%3 == 0 {
 				q.Where = map[string]string{"partner": fmt.Sprintf("p%d", rng.IntN(7))}
 			}
-			want, err := report.Run(ctx, raw, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := report.Run(ctx, db, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareResults(t, fmt.Sprintf("%s: %s..%s by %v where %v", label, from.Format("01-02"), to.Format("01-02"), q.By, q.Where), want, got)
+			sameAsRaw(t, raw, db, q, fmt.Sprintf("%s: %s..%s by %v where %v", label, from.Format("01-02"), to.Format("01-02"), q.By, q.Where))
 		}
 	}
 	write(3000, start.Add(40*24*time.Hour))

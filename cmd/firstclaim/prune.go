@@ -71,7 +71,7 @@ func (c *pruneCmd) run(ctx context.Context, env *environment) error {
 	}
 	res, err := db.Prune(ctx, tables, cutoff, ttlDays)
 	for _, r := range res {
-		fmt.Fprintf(env.stdout, "%s: dropped months %v; deleting rows before %s: %v; TTL set: %v\n",
+		fmt.Fprintf(env.stdout, "%s: dropped partitions %v; deleting rows before %s: %v; TTL set: %v\n",
 			r.Table, r.DroppedPartitions, cutoff.UTC().Format(time.RFC3339), r.Deleted, r.TTL)
 	}
 	if err == nil && c.ttl && (len(res) == 0 || !res[0].TTL) {
