@@ -62,11 +62,6 @@ func reportSQL(tmpl string, src report.Source, s report.Slice) (string, []any, e
 		conds = append(conds, "AND "+c+" = ?")
 		args = append(args, s.Where[k])
 	}
-	within, wargs, err := withinSQL(src, s)
-	if err != nil {
-		return "", nil, err
-	}
-	conds, args = append(conds, within...), append(args, wargs...)
 	groupBy, groupComma := "", ""
 	if len(group) > 0 {
 		groupBy, groupComma = "GROUP BY "+strings.Join(group, ", "), strings.Join(group, ", ")+", "
@@ -191,22 +186,6 @@ func (db *DB) rawGroups(ctx context.Context, src report.Source, s report.Slice) 
 		return nil, err
 	}
 	return db.groups(ctx, sql, args, len(s.By))
-}
-
-// withinSQL is a condition per dimension of s.Within (the values the report shows), and their
-// parameters.
-func withinSQL(src report.Source, s report.Slice) ([]string, []any, error) {
-	var conds []string
-	var args []any
-	for _, k := range slices.Sorted(maps.Keys(s.Within)) {
-		c, ok := dimensionColumns[src][k]
-		if !ok {
-			return nil, nil, fmt.Errorf("the %s have no %s", src, k)
-		}
-		conds = append(conds, "AND "+c+" IN (SELECT arrayJoin(?))")
-		args = append(args, s.Within[k])
-	}
-	return conds, args, nil
 }
 
 // groupsSQL is the query of a source's groups and its parameters; dedup counts clicks the careful

@@ -129,11 +129,6 @@ func (q *rollupQuery) sql() (string, []any, error) {
 		conds = append(conds, "AND "+dimensionColumns[q.src][k]+" = ?")
 		fargs = append(fargs, q.s.Where[k])
 	}
-	within, wargs, err := withinSQL(q.src, q.s)
-	if err != nil {
-		return "", nil, err
-	}
-	conds, fargs = append(conds, within...), append(fargs, wargs...)
 	if q.extra != "" {
 		conds = append(conds, q.extra)
 		fargs = append(fargs, q.xargs...)
@@ -286,11 +281,6 @@ func boundRanges(rs [][2]time.Time) [][2]time.Time {
 func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slice, p rollupPlan, hours []time.Time) (report.Answer, error) {
 	q := rollupQuery{src: src, p: p, s: s, replayed: boundRanges(hourRanges(hours))}
 	q.p.raw = boundRanges(q.p.raw)
-	if links := s.Within["link"]; len(links) > 0 {
-		if err := db.linkPairs(ctx, &q, links); err != nil {
-			return report.Answer{}, err
-		}
-	}
 	var ans report.Answer
 	var err error
 	if src == report.SourceClicks {
@@ -335,10 +325,16 @@ func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slic
 			}
 			col := dimensionColumns[src][s.By[best]]
 			q.extra, q.xargs = "AND "+col+" IN (SELECT arrayJoin(?))", []any{vals}
-			if col == "link" {
-				if err := db.linkPairs(ctx, &q, vals); err != nil {
+			if col == "link" && len(p.f.keys) > 1 && p.f.keys[0] == "partner_id" && p.f.keys[1] == "link" {
+				// The table's index finds the links' rows by their partners.
+				in := "IN"
+				if l, err := db.layout(ctx); err != nil {
 					return ans, err
+				} else if l.cluster != "" {
+					in = "GLOBAL IN"
 				}
+				q.rollupExtra = strings.NewReplacer("{table}", p.f.table(), "{in}", in).Replace(fragment("report/rollup_link_pairs"))
+				q.rollupXargs = []any{DateTime(s.From), DateTime(s.To), vals}
 			}
 		}
 	}
@@ -354,24 +350,6 @@ func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slic
 		ans.Groups[i].Counts["visitors"] = byKey[strings.Join(ans.Groups[i].Dims, "\x00")]
 	}
 	return ans, nil
-}
-
-// linkPairs restricts the rollup rows of q to some links through their (partner, link) pairs,
-// which the index of a table sorted by partner, then link, uses (a condition on the link alone
-// reads every granule). Other tables: nothing.
-func (db *DB) linkPairs(ctx context.Context, q *rollupQuery, links []string) error {
-	if keys := q.p.f.keys; len(keys) < 2 || keys[0] != "partner_id" || keys[1] != "link" {
-		return nil
-	}
-	in := "IN"
-	if l, err := db.layout(ctx); err != nil {
-		return err
-	} else if l.cluster != "" {
-		in = "GLOBAL IN"
-	}
-	q.rollupExtra = strings.NewReplacer("{table}", q.p.f.table(), "{in}", in).Replace(fragment("report/rollup_link_pairs"))
-	q.rollupXargs = []any{DateTime(q.s.From), DateTime(q.s.To), links}
-	return nil
 }
 
 func (db *DB) runRollup(ctx context.Context, q *rollupQuery) ([]report.Group, error) {

@@ -126,10 +126,6 @@ type Slice struct {
 	IncludeBots   bool
 	ExactVisitors bool
 	Limit         int
-	// Within narrows the groups to those whose value of a dimension is one of these: the rows the
-	// report shows, once the clicks' groups are known (collectAll). A store may ignore it: the
-	// report leaves the other groups out of its rows anyway.
-	Within map[string][]string
 }
 
 // Group is one group a store returns: the values of Slice.By in order, the source's counts by
@@ -347,65 +343,34 @@ func newRow(names, vals []string) Row {
 	return Row{Dims: zip(names, vals), Counts: map[string]uint64{}, Base: map[string]int64{}, Commission: map[string]int64{}}
 }
 
-// collectAll asks the store for each query's groups of each source and returns the rows of each
-// query in the same order. The asks go at once, but for a grouped query with a limit and no time
-// dimension: its clicks come first, and when they hold at least the limit's groups with clicks,
-// those are the rows the report shows, so its other sources are asked only for them (Within: the
-// values of the dimension that tells the shown groups apart best), not for every group of a long
-// tail (sign-ups by link of 20,000 links, to show 1,000).
+// collectAll runs collect for each query at once and returns their rows in the same order.
 func collectAll(ctx context.Context, store Store, qs []Query, est map[string]Estimate) ([]map[string]*Row, error) {
 	type ask struct {
 		q   int
 		src Source
 		s   Slice
 	}
-	var first, then []ask
+	var asks []ask
 	for i, q := range qs {
-		narrow := len(q.By) > 0 && q.Limit > 0 && len(timeDims(q.By)) == 0
-		if _, ok := slice(q, SourceClicks); !ok {
-			narrow = false
-		}
 		for _, src := range Sources() {
 			if s, ok := slice(q, src); ok {
-				if narrow && src != SourceClicks {
-					then = append(then, ask{i, src, s})
-				} else {
-					first = append(first, ask{i, src, s})
-				}
+				asks = append(asks, ask{i, src, s})
 			}
 		}
 	}
-	var asks []ask
-	var answers []Answer
-	run := func(batch []ask) error {
-		got := make([]Answer, len(batch))
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		for i, a := range batch {
-			wg.Go(func() {
-				if got[i], errs[i] = store.Groups(ctx, a.src, a.s); errs[i] != nil {
-					errs[i] = fmt.Errorf("cannot read %s: %w", a.src, errs[i])
-				}
-			})
-		}
-		wg.Wait()
-		asks, answers = append(asks, batch...), append(answers, got...)
-		return errors.Join(errs...)
+	answers := make([]Answer, len(asks))
+	errs := make([]error, len(asks))
+	var wg sync.WaitGroup
+	for i, a := range asks {
+		wg.Go(func() {
+			if answers[i], errs[i] = store.Groups(ctx, a.src, a.s); errs[i] != nil {
+				errs[i] = fmt.Errorf("cannot read %s: %w", a.src, errs[i])
+			}
+		})
 	}
-	if err := run(first); err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	if len(then) > 0 {
-		for i := range then {
-			for j, a := range asks {
-				if a.q == then[i].q && a.src == SourceClicks {
-					then[i].s.Within = shownValues(qs[a.q], answers[j].Groups)
-				}
-			}
-		}
-		if err := run(then); err != nil {
-			return nil, err
-		}
 	}
 	out := make([]map[string]*Row, len(qs))
 	for i := range out {
@@ -416,41 +381,6 @@ func collectAll(ctx context.Context, store Store, qs []Query, est map[string]Est
 		merge(out[a.q], qs[a.q].By, answers[i].Groups)
 	}
 	return out, nil
-}
-
-// shownValues is what a grouped query's other sources may be narrowed to, given its clicks'
-// groups: when at least Limit of them have clicks, the report shows exactly the first Limit of them
-// (every row without clicks comes after), and their values of the dimension with the most distinct
-// ones among them are all the other sources need. nil: no narrowing.
-func shownValues(q Query, clicks []Group) map[string][]string {
-	var with []Group
-	for _, g := range clicks {
-		if g.Counts["clicks"] > 0 {
-			with = append(with, g)
-		}
-	}
-	if len(with) < q.Limit {
-		return nil
-	}
-	top := TopGroups(q.By, with, q.Limit)
-	best, bestVals := "", []string(nil)
-	for i, b := range q.By {
-		var vals []string
-		seen := map[string]bool{}
-		for _, g := range top {
-			if v := g.Dims[i]; !seen[v] {
-				seen[v] = true
-				vals = append(vals, v)
-			}
-		}
-		if len(vals) > len(bestVals) {
-			best, bestVals = b, vals
-		}
-	}
-	if best == "" {
-		return nil
-	}
-	return map[string][]string{best: bestVals}
 }
 
 // slice is what a query asks of one source, or false when the source stays out: a source that
