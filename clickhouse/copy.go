@@ -130,14 +130,9 @@ var partitionByMonth = regexp.MustCompile(`PARTITION BY (?:toYYYYMM|toDate)\((\w
 
 // monthColumn is the column a table is partitioned by month (or day) on, "" when it is not.
 func (db *DB) monthColumn(ctx context.Context, table string) (string, error) {
-	var engine string
-	err := db.each(ctx, "the table's engine", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?", []any{table},
-		func(rows driver.Rows) error { return rows.Scan(&engine) })
+	engine, err := db.engine(ctx, table)
 	if err != nil {
-		return "", err
-	}
-	if engine == "" {
-		return "", fmt.Errorf("the old server has no table %s", table)
+		return "", fmt.Errorf("the old server: %w", err)
 	}
 	if m := partitionByMonth.FindStringSubmatch(engine); m != nil {
 		return m[1], nil

@@ -20,17 +20,18 @@ import (
 //     new table holds, so a copy cut off is run again safely; rollup rows by recorded run);
 //  2. the two tables swap names in one RENAME: writers use the new table from then on (an INSERT
 //     that finds neither name fails and the sink sends it again);
-//  3. after rebuildSettle, for the INSERTs under way at the swap to end, what the old table got
-//     during step 1 follows (the events the new one lacks; the rows of runs recorded since);
-//  4. the old table is dropped.
+//  3. after rebuildSettle, for the INSERTs under way at the swap to end, the events the old table
+//     got during step 1 follow (rollup rows do not: see finerRollupMarks);
+//  4. runs recorded meanwhile by a roller that does not wait are forgotten, and the old tables
+//     are dropped.
 //
 // Reports read the old table, whole, until the swap, and the new one after it, whole but for what
 // was written in the minutes of the copy, until step 3 has copied its month (newest first: seconds
-// for the current month; the whole of step 3 reads every month again, minutes for a large table). On a cluster each step runs on
-// one replica of each shard, on its local tables, after the replica has fetched every part its
-// shard holds (SYSTEM SYNC REPLICA); the RENAME runs ON CLUSTER, and the Distributed tables follow
-// the names. A run cut off anywhere is resumed by running migrate again: the live table's make says
-// how far it got.
+// for the current month; the whole of step 3 reads every month again, minutes for a large table).
+// On a cluster each step runs on one replica of each shard, on its local tables, after the replica
+// has fetched every part its shard holds (SYSTEM SYNC REPLICA); the RENAME runs ON CLUSTER, and the
+// Distributed tables follow the names. A run cut off anywhere is resumed by running migrate again:
+// the live table's make says how far it got.
 
 // dayTables are the tables 013 moves, the table made for each, and what identifies a row.
 var dayTables = []struct{ table, byDay, identity string }{
@@ -65,15 +66,28 @@ var (
 )
 
 // rebuild is how one table is rebuilt: the table, the table made for it, what tells a table of the
-// new make (its engine_full), and how rows are copied: copy adds to the table "to" the rows of "from"
-// it lacks, first (before the swap, from the live table) and again after it (from the old table,
-// which the swap named next), and returns how many. A fresh rebuild makes its new table anew
-// whenever it starts copying (its copy cannot tell what an earlier, cut-off copy put there).
+// new make (its engine_full), and how rows are copied: copy adds to the table "to" rows of "from",
+// and returns how many and whether from held any. An idempotent copy adds only what "to" lacks: it
+// resumes a copy cut off, and after the swap it copies again from the old table what that got
+// meanwhile. Otherwise the new table is made anew whenever the copy starts, and nothing follows.
 type rebuild struct {
 	table, next string
 	isNew       func(engine string) bool
-	copy        func(ctx context.Context, from, to string, after bool) (rows uint64, held bool, err error)
-	fresh       bool
+	copy        func(ctx context.Context, from, to string) (rows uint64, held bool, err error)
+	idempotent  bool
+}
+
+// rebuildNames are the names of the tables made for a rebuild, on one server and on a cluster:
+// while one exists, a rebuild is under way.
+func rebuildNames() []string {
+	var out []string
+	for _, t := range dayTables {
+		out = append(out, t.byDay, t.byDay+LocalSuffix)
+	}
+	for _, t := range fineTables {
+		out = append(out, t+fineSuffix, t+fineSuffix+LocalSuffix)
+	}
+	return out
 }
 
 // rebuild copies and swaps b's tables, and copies what the old one got meanwhile; the old table
@@ -84,7 +98,7 @@ func (r *rebuilder) rebuild(ctx context.Context, b rebuild, statements []string)
 		return err
 	}
 	if !b.isNew(engine) {
-		if b.fresh {
+		if !b.idempotent {
 			if err := r.drop(ctx, b.next); err != nil {
 				return err
 			}
@@ -93,7 +107,7 @@ func (r *rebuilder) rebuild(ctx context.Context, b rebuild, statements []string)
 			return err
 		}
 		start := time.Now()
-		rows, held, err := b.copy(ctx, b.table, b.next, false)
+		rows, held, err := b.copy(ctx, b.table, b.next)
 		if err != nil {
 			return fmt.Errorf("cannot copy %s into %s (run migrate again: what was copied is not copied twice): %w", b.table, b.next, err)
 		}
@@ -111,11 +125,14 @@ func (r *rebuilder) rebuild(ctx context.Context, b rebuild, statements []string)
 			}
 		}
 	}
+	if !b.idempotent {
+		return nil
+	}
 	exists, err := r.exists(ctx, b.next)
 	if err != nil || !exists {
 		return err
 	}
-	rows, _, err := b.copy(ctx, b.next, b.table, true)
+	rows, _, err := b.copy(ctx, b.next, b.table)
 	if err != nil {
 		return fmt.Errorf("cannot copy what was written to %s during the copy (run migrate again): %w", b.next, err)
 	}
@@ -156,8 +173,8 @@ const MigrateLease = "(migrate)"
 func (r *rebuilder) rebuildAll(ctx context.Context, bs []rebuild, statements []string) error {
 	began := time.Now()
 	var made time.Time
-	err := r.db.each(ctx, "the tables' times", "SELECT min(metadata_modification_time) FROM system.tables WHERE database = currentDatabase() AND (name LIKE '%\\_by\\_day%' OR name LIKE 'rollup\\_%\\_fine%')",
-		nil, func(rows driver.Rows) error { return rows.Scan(&made) })
+	err := r.db.each(ctx, "the tables' times", "SELECT min(metadata_modification_time) FROM system.tables WHERE database = currentDatabase() AND has(?, name)",
+		[]any{rebuildNames()}, func(rows driver.Rows) error { return rows.Scan(&made) })
 	if err != nil {
 		return err
 	}
@@ -165,7 +182,7 @@ func (r *rebuilder) rebuildAll(ctx context.Context, bs []rebuild, statements []s
 		began = made.Add(-resumeMargin) // a resumed migration: from its start (and a little before)
 	}
 	for _, b := range bs {
-		if !b.fresh {
+		if b.idempotent {
 			if err := r.createNext(ctx, b, statements); err != nil {
 				return err
 			}
@@ -190,8 +207,8 @@ func (r *rebuilder) rebuildAll(ctx context.Context, bs []rebuild, statements []s
 func partitionByDay(ctx context.Context, r *rebuilder, statements []string) error {
 	var bs []rebuild
 	for _, t := range dayTables {
-		bs = append(bs, rebuild{table: t.table, next: t.byDay, isNew: partitionedByDay.MatchString,
-			copy: func(ctx context.Context, from, to string, _ bool) (uint64, bool, error) {
+		bs = append(bs, rebuild{table: t.table, next: t.byDay, isNew: partitionedByDay.MatchString, idempotent: true,
+			copy: func(ctx context.Context, from, to string) (uint64, bool, error) {
 				return r.copyMonths(ctx, from, to, t.identity)
 			}})
 	}
@@ -202,26 +219,17 @@ func partitionByDay(ctx context.Context, r *rebuilder, statements []string) erro
 // mark every 64 rows; each new table is named TABLE_fine until the swap.
 var fineTables = []string{"rollup_clicks_partners", "rollup_clicks_links", "rollup_impressions_links", "rollup_associations_links"}
 
+const fineSuffix = "_fine"
+
 // finerRollupMarks is migration 014. Rollup rows belong to runs: the copy takes the rows of the
-// runs recorded when it starts (complete), into a new table made anew each time the copy starts.
-// Rollers of this release wait meanwhile; runs an older one records are forgotten (rebuildAll).
+// runs recorded when it starts (complete). What the old table gets after that is rows of runs not
+// recorded then, which reports never read (a roll under way records its run later, and runs
+// recorded during the migration are forgotten and rolled up again): nothing follows the swap.
+// Rollers of this release wait meanwhile.
 func finerRollupMarks(ctx context.Context, r *rebuilder, statements []string) error {
 	var bs []rebuild
 	for _, t := range fineTables {
-		bs = append(bs, rebuild{table: t, next: t + "_fine", isNew: fineMarks.MatchString, fresh: true,
-			copy: func(ctx context.Context, from, to string, after bool) (uint64, bool, error) {
-				if after {
-					// What the old table got after the copy began: rows of runs not recorded then,
-					// which reports never read (a roll under way records its run later, and runs
-					// recorded during the migration are forgotten, rolled up again).
-					return 0, false, nil
-				}
-				runs, err := r.recordedRuns(ctx)
-				if err != nil || len(runs) == 0 {
-					return 0, false, err
-				}
-				return r.copyRuns(ctx, from, to, "has(?, run)", runs)
-			}})
+		bs = append(bs, rebuild{table: t, next: t + fineSuffix, isNew: fineMarks.MatchString, copy: r.copyRuns})
 	}
 	return r.rebuildAll(ctx, bs, statements)
 }
@@ -238,10 +246,14 @@ func (r *rebuilder) recordedRuns(ctx context.Context) ([]uint64, error) {
 	return runs, err
 }
 
-// copyRuns copies the rows of one rollup table that match where (on run) into another, and
-// returns how many rows it added and whether from held any.
-func (r *rebuilder) copyRuns(ctx context.Context, from, to, where string, args ...any) (uint64, bool, error) {
+// copyRuns copies the rows of the recorded runs of one rollup table into another, and returns how
+// many rows it added and whether from held any.
+func (r *rebuilder) copyRuns(ctx context.Context, from, to string) (uint64, bool, error) {
 	cols, err := r.db.columns(ctx, r.l.local(to))
+	if err != nil {
+		return 0, false, err
+	}
+	runs, err := r.recordedRuns(ctx)
 	if err != nil {
 		return 0, false, err
 	}
@@ -253,11 +265,11 @@ func (r *rebuilder) copyRuns(ctx context.Context, from, to, where string, args .
 			return err
 		}
 		held = held || n > 0
-		if n == 0 {
+		if n == 0 || len(runs) == 0 {
 			return nil
 		}
-		q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s", r.l.target(to), cols, cols, r.l.target(from), where)
-		added, err := countedInsert(ctx, c, "SELECT count() FROM "+r.l.target(to), q, args...)
+		q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE has(?, run)", r.l.target(to), cols, cols, r.l.target(from))
+		added, err := countedInsert(ctx, c, "SELECT count() FROM "+r.l.target(to), q, runs)
 		total += added
 		return err
 	})
@@ -269,8 +281,7 @@ func (r *rebuilder) copyRuns(ctx context.Context, from, to, where string, args .
 // that swap names.
 func (db *DB) rebuildUnderway(ctx context.Context) (bool, error) {
 	var n uint64
-	err := db.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND "+
-		"(name LIKE '%\\_by\\_day%' OR name LIKE 'rollup\\_%\\_fine%')").Scan(&n)
+	err := db.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND has(?, name)", rebuildNames()).Scan(&n)
 	return n > 0, err
 }
 
@@ -289,19 +300,18 @@ func (r *rebuilder) forgetRunsSince(ctx context.Context, since time.Time) error 
 
 // engine is the engine_full of table (its local table on a cluster).
 func (r *rebuilder) engine(ctx context.Context, table string) (string, error) {
-	var engine string
-	err := r.db.each(ctx, "the table's engine", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?",
-		[]any{r.l.local(table)}, func(rows driver.Rows) error { return rows.Scan(&engine) })
-	if err == nil && engine == "" {
-		err = fmt.Errorf("no table %s", r.l.local(table))
-	}
-	return engine, err
+	return r.db.engine(ctx, r.l.local(table))
 }
 
-// daily reports whether table's rows (its local table on a cluster) are partitioned by day.
-func (r *rebuilder) daily(ctx context.Context, table string) (bool, error) {
-	engine, err := r.engine(ctx, table)
-	return partitionedByDay.MatchString(engine), err
+// engine is the engine_full of a table of the database on the connected server.
+func (db *DB) engine(ctx context.Context, table string) (string, error) {
+	var engine string
+	err := db.each(ctx, "the table's engine", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?",
+		[]any{table}, func(rows driver.Rows) error { return rows.Scan(&engine) })
+	if err == nil && engine == "" {
+		err = fmt.Errorf("no table %s", table)
+	}
+	return engine, err
 }
 
 func (r *rebuilder) exists(ctx context.Context, table string) (bool, error) {
@@ -352,7 +362,7 @@ func (r *rebuilder) copyMonths(ctx context.Context, from, to, identity string) (
 		rows.Close()
 		held = held || len(months) > 0
 		for _, m := range months {
-			if !digits.MatchString(m) {
+			if _, _, ok := partitionSpan(m); !ok {
 				return fmt.Errorf("partition %q of %s is not a month", m, from)
 			}
 			// The ids a pass holds in memory (those of to, to leave out) are bounded: a month's
@@ -382,8 +392,6 @@ func (r *rebuilder) copyMonths(ctx context.Context, from, to, identity string) (
 	})
 	return total, held, err
 }
-
-var digits = regexp.MustCompile(`^[0-9]+$`)
 
 // copyChunk bounds the rows one copy statement reads (and the ids it holds to leave out).
 var copyChunk uint64 = 4_000_000

@@ -170,9 +170,9 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 		}
 		// The day's partition: a day's (migration 013), or a month's before it.
 		id := day.Format("20060102")
-		if daily, err := (&rebuilder{db: db, l: l}).daily(ctx, TableClicks); err != nil {
+		if engine, err := db.engine(ctx, l.local(TableClicks)); err != nil {
 			return res, err
-		} else if !daily {
+		} else if !partitionedByDay.MatchString(engine) {
 			id = day.Format("200601")
 		}
 		if err := db.execStored(ctx, l, "OPTIMIZE TABLE "+l.target("clicks")+" PARTITION ID '"+id+"' FINAL"); err != nil {
