@@ -114,7 +114,8 @@ type rollupQuery struct {
 	v     rollupValues
 	extra string
 	xargs []any
-	// An extra condition on the rollup rows only (not on the raw events the query adds).
+	// A condition on the rollup rows only, in place of extra there (not on the raw events the
+	// query adds): extra restated for the table's index.
 	rollupExtra string
 	rollupXargs []any
 	// The hours of the slice holding rows written late or replayed.
@@ -129,9 +130,15 @@ func (q *rollupQuery) sql() (string, []any, error) {
 		conds = append(conds, "AND "+dimensionColumns[q.src][k]+" = ?")
 		fargs = append(fargs, q.s.Where[k])
 	}
+	// The rollup rows take rollupExtra instead of extra when there is one: it says the same of
+	// them, in terms of the table's index, and a second set to test on every row read costs.
+	rowsWhere, rowsArgs := strings.Join(append(slices.Clone(conds), q.rollupExtra), " "), append(slices.Clone(fargs), q.rollupXargs...)
 	if q.extra != "" {
 		conds = append(conds, q.extra)
 		fargs = append(fargs, q.xargs...)
+		if q.rollupExtra == "" {
+			rowsWhere, rowsArgs = strings.Join(conds, " "), fargs
+		}
 	}
 	where := strings.Join(conds, " ")
 	columns, groupColumns := "", ""
@@ -177,9 +184,9 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	var parts []string
 	args := margs
 	// The rollup rows of the runs the plan reads.
-	rows := strings.ReplaceAll(template("report/rollup_rows"), "{where}", "{where} "+q.rollupExtra)
+	rows := strings.ReplaceAll(template("report/rollup_rows"), "{where}", rowsWhere)
 	parts = append(parts, strings.NewReplacer("{table}", q.p.f.table(), "{values}", strings.Join(values, ", ")).Replace(fill.Replace(rows)))
-	args = append(append(append(args, q.p.runs, DateTime(q.s.From), DateTime(q.s.To)), fargs...), q.rollupXargs...)
+	args = append(append(args, q.p.runs, DateTime(q.s.From), DateTime(q.s.To)), rowsArgs...)
 	// What the rollups do not hold: the hours of days not rolled up, and what was written late.
 	rawRange, rawArgs := rangeSQL(q.p.raw)
 	repRange, repArgs := rangeSQL(q.replayed)

@@ -3,7 +3,7 @@
 // given size), then rolling the day up (clickhouse.DB.RollDay), each until no merge of the
 // database runs. With -prior N the rolled day is the month's (N+1)th and the N days before it hold as
 // many clicks each (copies of the day's, made inside ClickHouse and not measured), as a month's
-// partition does in production by then. With -views it also measures the same INSERTs into a database that keeps rollups
+// partition does in production by then, rolled up. With -views it also measures the same INSERTs into a database that keeps rollups
 // by materialized views instead (the file's statements, {db} standing for the database), the way
 // that was measured and not taken. Rounds alternate the order of the databases.
 //
@@ -165,6 +165,18 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 		// spanning many days; fresh copies would sit in parts of their own day, which a roll skips).
 		if err := db.Conn().Exec(ctx, "OPTIMIZE TABLE clicks FINAL"); err != nil {
 			return 0, 0, err
+		}
+		// The earlier days rolled up too, and their rollup rows merged: a table made from another
+		// reads the month's partition of that one.
+		for k := prior; k >= 1; k-- {
+			if _, err := db.RollDay(ctx, day.AddDate(0, 0, -k)); err != nil {
+				return 0, 0, err
+			}
+		}
+		for _, t := range clickhouse.RollupTables() {
+			if err := db.Conn().Exec(ctx, "OPTIMIZE TABLE "+t+" FINAL"); err != nil {
+				return 0, 0, err
+			}
 		}
 		settle(ctx, admin, "ingest_rollups")
 	}
