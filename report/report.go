@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -274,15 +273,13 @@ func Run(ctx context.Context, store Store, q Query) (*Result, error) {
 	for _, r := range rows {
 		res.Rows = append(res.Rows, *r)
 	}
-	times := timeDims(q.By)
-	sort.SliceStable(res.Rows, func(i, j int) bool {
-		a, b := &res.Rows[i], &res.Rows[j]
-		return compareRows(q.By, times, func(d string) (string, string) { return a.Dims[d], b.Dims[d] },
-			a.Counts["clicks"], b.Counts["clicks"]) < 0
-	})
-	if len(res.Rows) > q.Limit {
-		res.Rows = res.Rows[:q.Limit]
+	idx := order(len(res.Rows), q.By, func(i int, d string) string { return res.Rows[i].Dims[d] },
+		func(i int) uint64 { return res.Rows[i].Counts["clicks"] })
+	sorted := make([]Row, 0, min(len(idx), q.Limit))
+	for _, i := range idx[:min(len(idx), q.Limit)] {
+		sorted = append(sorted, res.Rows[i])
 	}
+	res.Rows = sorted
 	return res, nil
 }
 
@@ -297,44 +294,73 @@ func timeDims(by []string) []string {
 	return out
 }
 
-// compareRows orders two rows as a report lists them: by the time dimensions ascending, then by
-// clicks descending, then by the dimensions ascending. dims returns both rows' value of a dimension.
-func compareRows(by, times []string, dims func(string) (string, string), aClicks, bClicks uint64) int {
-	for _, t := range times {
-		if a, b := dims(t); a != b {
-			return strings.Compare(a, b)
-		}
+// order returns the indexes of n rows in the order a report lists them: by the time dimensions
+// ascending, then by clicks descending, then by the dimensions ascending (stable). dim and clicks
+// read a row's values, once per row: a comparison reading them from the rows' maps made sorting
+// 20,000 groups cost a report tens of milliseconds.
+func order(n int, by []string, dim func(i int, d string) string, clicks func(i int) uint64) []int {
+	times := timeDims(by)
+	type key struct {
+		times, dims []string
+		clicks      uint64
 	}
-	if aClicks != bClicks {
-		if aClicks > bClicks {
-			return -1
+	keys := make([]key, n)
+	vals := make([]string, n*(len(times)+len(by)))
+	for i := range keys {
+		k := &keys[i]
+		k.times, vals = vals[:len(times):len(times)], vals[len(times):]
+		k.dims, vals = vals[:len(by):len(by)], vals[len(by):]
+		for j, t := range times {
+			k.times[j] = dim(i, t)
 		}
-		return 1
-	}
-	for _, n := range by {
-		if a, b := dims(n); a != b {
-			return strings.Compare(a, b)
+		for j, b := range by {
+			k.dims[j] = dim(i, b)
 		}
+		k.clicks = clicks(i)
 	}
-	return 0
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		ka, kb := &keys[a], &keys[b]
+		for j := range ka.times {
+			if c := strings.Compare(ka.times[j], kb.times[j]); c != 0 {
+				return c
+			}
+		}
+		if ka.clicks != kb.clicks {
+			if ka.clicks > kb.clicks {
+				return -1
+			}
+			return 1
+		}
+		for j := range ka.dims {
+			if c := strings.Compare(ka.dims[j], kb.dims[j]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	return idx
 }
 
 // TopGroups returns the first limit of a source's groups in the order a report lists its rows
 // (the click groups with clicks; every row of a report with clicks comes from one of them), for a
 // store that computes a costly count (unique visitors) only for the rows a report shows.
 func TopGroups(by []string, groups []Group, limit int) []Group {
-	times := timeDims(by)
-	idx := make(map[string]int, len(by))
+	pos := make(map[string]int, len(by))
 	for i, b := range by {
-		idx[b] = i
+		pos[b] = i
 	}
-	out := slices.Clone(groups)
-	slices.SortStableFunc(out, func(a, b Group) int {
-		return compareRows(by, times, func(d string) (string, string) { return a.Dims[idx[d]], b.Dims[idx[d]] },
-			a.Counts["clicks"], b.Counts["clicks"])
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	idx := order(len(groups), by, func(i int, d string) string { return groups[i].Dims[pos[d]] },
+		func(i int) uint64 { return groups[i].Counts["clicks"] })
+	if limit > 0 && len(idx) > limit {
+		idx = idx[:limit]
+	}
+	out := make([]Group, len(idx))
+	for i, j := range idx {
+		out[i] = groups[j]
 	}
 	return out
 }
