@@ -60,11 +60,15 @@ var shardKeys = map[string]string{
 	"rollup_associations_links": "rand()",
 	"rollup_lines":              "rand()",
 	// While migration 014 makes them again (clickhouse/rebuild.go).
-	"rollup_clicks_partners_fine":    "rand()",
-	"rollup_clicks_links_fine":       "rand()",
-	"rollup_impressions_links_fine":  "rand()",
-	"rollup_associations_links_fine": "rand()",
-	"attribution_leases":             "cityHash64(program)",
+	"rollup_clicks_partners_fine":      "rand()",
+	"rollup_clicks_links_fine":         "rand()",
+	"rollup_impressions_links_fine":    "rand()",
+	"rollup_associations_links_fine":   "rand()",
+	"attribution_leases":               "cityHash64(program)",
+	"rollup_month_runs":                "cityHash64(run)",
+	"rollup_clicks_links_months":       "rand()",
+	"rollup_impressions_links_months":  "rand()",
+	"rollup_associations_links_months": "rand()",
 }
 
 // layout says where a database's rows are: on one server (cluster "") or on a cluster.

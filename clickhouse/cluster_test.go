@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstclaim/firstclaim"
 	"github.com/firstclaim/firstclaim/attribution"
 	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/clickhouse/chtest"
@@ -498,4 +499,56 @@ func eventually(d time.Duration, cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// A month finished on the cluster (its rollup partitions merged on every shard, its month rows made
+// and recorded once) answers as on one server and as the raw tables.
+func TestMonthRowsOnACluster(t *testing.T) {
+	_, one := chtest.Database(t)
+	clDSN, _, cl := chtest.ClusterDatabase(t)
+	raw := rawStore(t, clDSN)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	for _, db := range []*clickhouse.DB{one, cl} {
+		w := db.Events()
+		for d := 0; d < 3; d++ {
+			day := month.AddDate(0, 0, 10+d)
+			for i := range 40 {
+				ts := day.Add(time.Duration(i*30) * time.Minute)
+				w.SetClock(func() time.Time { return ts })
+				if err := w.Write(ctx, &sink.Batch{Clicks: []firstclaim.Click{{ID: firstclaim.NewIDString(ts), TS: ts, Link: fmt.Sprintf("L%d", i%7),
+					PartnerID: fmt.Sprintf("P%d", i%3), Program: "affiliate", Outcome: firstclaim.OutcomeClaimed, Visitor: uint64(i % 11)}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.RollDay(ctx, day); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The month's other days, rolled up and empty; the days after it stay pending.
+		for d := month; d.Before(month.AddDate(0, 1, 0)); d = d.AddDate(0, 0, 1) {
+			if d.Day() < 11 || d.Day() > 13 {
+				chtest.Exec(t, db, "INSERT INTO rollup_runs (day, run, committed_ns) SELECT toDate(?), ?, 1", d.Format(time.DateOnly), uint64(d.Unix()))
+			}
+		}
+		if err := db.FinishMonths(ctx, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := chtest.Count(t, db, "SELECT count() FROM rollup_month_runs WHERE month = toDate(?)", month.Format(time.DateOnly)); n != 1 {
+			t.Fatalf("%d runs of month rows, want 1", n)
+		}
+	}
+	// Each shard merges its own rows: a link has a month row on each shard that holds some of its
+	// day rows.
+	if a, b := chtest.Count(t, one, "SELECT count() FROM rollup_clicks_links_months"), chtest.Count(t, cl, "SELECT count() FROM rollup_clicks_links_months"); a == 0 || b < a || b > 2*a {
+		t.Fatalf("month rows: %d on one server, %d on the cluster of two shards", a, b)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	q := report.Query{From: month, To: month.AddDate(0, 1, 0), By: []string{"link"}}
+	want := sameAsRaw(t, raw, cl, q, "cluster")
+	got := sameAsRaw(t, raw, one, q, "one server")
+	if len(want.Rows) != 7 || len(got.Rows) != 7 {
+		t.Fatalf("%d and %d rows, want 7", len(want.Rows), len(got.Rows))
+	}
 }

@@ -64,11 +64,12 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"rollups/lines":                   {uint64(9)},
 		"rollups/lines_state":             nil,
 		"rollups/lines_runs":              nil,
+		"rollups/month_runs":              nil,
 		"lease/standing":                  {"affiliate", uint64(0)},
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
-			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" || name == "rollups/derived" {
+			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" || name == "rollups/derived" || name == "rollups/months" {
 			continue // templates, rendered below
 		}
 		args, ok := params[name]
@@ -131,7 +132,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 				if v != clickhouse.ValuesAll && src != report.SourceClicks {
 					continue
 				}
-				sql, args, ok, err := clickhouse.RollupGroupsSQL(src, s, runs, replayed, v)
+				sql, args, ok, err := clickhouse.RollupGroupsSQL(src, s, runs, nil, replayed, v)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -141,6 +142,24 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 				stmts = append(stmts, "SELECT 'rollup "+src.String()+" "+strings.Join(s.By, ",")+"'", chtest.Bind(t, sql, args...))
 			}
 		}
+	}
+	// November's month rows, made from its day run (42) by run 43, then read by link in place of it.
+	mqs, margs, days := clickhouse.MonthSQLs(43, from, runs)
+	for i, q := range mqs {
+		stmts = append(stmts, chtest.Bind(t, q, margs[i]...))
+	}
+	stmts = append(stmts, chtest.Bind(t, "INSERT INTO rollup_month_runs (month, days, run, committed_ns) SELECT '2026-11-01', ?, 43, 1", days))
+	months := map[time.Time]map[uint64]uint64{from: {days: 43}}
+	for _, src := range []report.Source{report.SourceClicks, report.SourceAssociations, report.SourceImpressions} {
+		s := report.Slice{From: from, To: to, By: []string{"link"}, Where: map[string]string{"partner": "PA"}}
+		sql, args, ok, err := clickhouse.RollupGroupsSQL(src, s, runs, months, replayed, clickhouse.ValuesAll)
+		if err != nil || !ok {
+			t.Fatalf("%s by link over November: read with rollups %v (%v)", src, ok, err)
+		}
+		if !strings.Contains(sql, "_months") || strings.Contains(sql, src.String()+"_links\n") {
+			t.Errorf("%s by link over November does not read the month rows alone:\n%s", src, sql)
+		}
+		stmts = append(stmts, "SELECT 'months "+src.String()+"'", chtest.Bind(t, sql, args...))
 	}
 	// The commission lines' rollup (run 9, made above by rollups/lines), read by day and partner.
 	lsql, largs := clickhouse.LinesRollupSQL(report.Slice{From: from, To: to, By: []string{"day", "partner"}, Where: map[string]string{"program": "affiliate"}})
@@ -178,6 +197,10 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"rollup impressions day,partner\n2026-11-10\tPA\t1\n",
 		"rollup clicks country,device\nDE\tmobile\t1\t1\t0\t0\t0\t0\t0\t1\n",
 		"rollup clicks hour\n2026-11-10T10:00Z\t1\t1\t0\t0\t0\t0\t0\t1\n",
+		// The same from November's month rows.
+		"months clicks\nL1\t1\t1\t0\t0\t0\t0\t0\t1\n",
+		"months associations\nL1\t1\t0\n",
+		"months impressions\nL1\t1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("current engine output lacks %q", want)

@@ -29,7 +29,7 @@ type DB struct {
 	readers chan struct{}
 	log     *slog.Logger // report tracing at debug level; nil: none
 	// The reads a report's queries share (shared.go).
-	runs    sharedReads[map[time.Time]uint64]
+	runs    sharedReads[rolledUp]
 	replays sharedReads[map[string][]time.Time]
 
 	layoutMu sync.Mutex // guards the two below: where the rows are (one server or a cluster), read once

@@ -78,6 +78,19 @@ func RollSQLs(run uint64, start, end time.Time) (qs []string, args [][]any) {
 	return qs, args
 }
 
+// MonthSQLs are the INSERTs of a run writing month m's rows from the day runs given, one per family
+// with month rows, and their parameters; days is the hash a report looks the run up by.
+func MonthSQLs(run uint64, m time.Time, runs map[time.Time]uint64) (qs []string, args [][]any, days uint64) {
+	days, dayRuns := monthDays(m, runs)
+	for _, f := range families {
+		if f.months {
+			q, a := monthSQL(f, f.table(), f.monthTable(), run, m, dayRuns)
+			qs, args = append(qs, q), append(args, a)
+		}
+	}
+	return qs, args, days
+}
+
 // Values of a rollup query (what RollupGroupsSQL renders).
 const (
 	ValuesAll      = int(valuesAll)
@@ -85,10 +98,10 @@ const (
 	ValuesVisitors = int(valuesVisitors)
 )
 
-// RollupGroupsSQL renders the rollup query of a slice as Groups would with the runs given and the
-// hours of replayed rows given; ok is false when the slice is read from the raw tables.
-func RollupGroupsSQL(src report.Source, s report.Slice, runs map[time.Time]uint64, replayed [][2]time.Time, values int) (sql string, args []any, ok bool, err error) {
-	p, ok := planRollup(src, s, runs)
+// RollupGroupsSQL renders the rollup query of a slice as Groups would with the day and month runs
+// given and the hours of replayed rows given; ok is false when the slice is read from the raw tables.
+func RollupGroupsSQL(src report.Source, s report.Slice, runs map[time.Time]uint64, months map[time.Time]map[uint64]uint64, replayed [][2]time.Time, values int) (sql string, args []any, ok bool, err error) {
+	p, ok := planRollup(src, s, rolledUp{days: runs, months: months})
 	if !ok {
 		return "", nil, false, nil
 	}

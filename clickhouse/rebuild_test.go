@@ -293,8 +293,8 @@ func TestFinerRollupMarksMigrationKeepsEveryRun(t *testing.T) {
 	} else {
 		t.Logf("%d days rolled up after the migration", n)
 	}
-	if len(res.Applied) != 1 || res.Applied[0].Version != 14 {
-		t.Fatalf("applied %+v, want 014 only", res.Applied)
+	if len(res.Applied) == 0 || res.Applied[0].Version != 14 {
+		t.Fatalf("applied %+v, want 014 first", res.Applied)
 	}
 	for _, table := range []string{"rollup_clicks_partners", "rollup_clicks_links", "rollup_impressions_links", "rollup_associations_links"} {
 		if e := engine(t, db, table); !strings.Contains(e, "index_granularity = 64") {

@@ -2,14 +2,19 @@ package clickhouse
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/firstclaim/firstclaim/report"
@@ -37,26 +42,29 @@ type family struct {
 	// from names the family of the same source this one is made from, once that one is rolled:
 	// its keys include these and its periods are as fine. "": from the raw events.
 	from string
+	// months: the family also has rows of a whole month (table()+"_months"), made once the month
+	// is rolled up (sql/migrations/015_rollup_months.sql).
+	months bool
 }
 
 // families are the rollup tables, smallest first: a report reads the first that holds its
 // dimensions (report.Holds names them; dimensionColumns maps them to these columns).
 var families = []family{
-	{report.SourceClicks, "days", []string{"program"}, false, "hours"},
-	{report.SourceClicks, "hours", []string{"program", "outcome"}, true, ""},
-	{report.SourceClicks, "referers", []string{"program", "referer_host"}, false, ""},
-	{report.SourceClicks, "places", []string{"program", "country", "device_type"}, false, ""},
-	{report.SourceClicks, "devices", []string{"program", "device_type", "browser"}, false, ""},
+	{report.SourceClicks, "days", []string{"program"}, false, "hours", false},
+	{report.SourceClicks, "hours", []string{"program", "outcome"}, true, "", false},
+	{report.SourceClicks, "referers", []string{"program", "referer_host"}, false, "", false},
+	{report.SourceClicks, "places", []string{"program", "country", "device_type"}, false, "", false},
+	{report.SourceClicks, "devices", []string{"program", "device_type", "browser"}, false, "", false},
 	// By partner from the raw clicks, not from the links: rollup_clicks_links is sorted by partner
 	// and link, so the run's rows of a day are spread over the month's partition and a copy read
 	// all of it (0.15 CPU s per million clicks on a month's first day, 1.12 on its 28th, against
 	// 0.17 for a pass over the day's clicks: bench/results/2026-12-05-roll-cost.md).
-	{report.SourceClicks, "partners", []string{"partner_id", "program", "campaign"}, false, ""},
-	{report.SourceClicks, "links", []string{"partner_id", "link", "program", "campaign"}, false, ""},
-	{report.SourceImpressions, "hours", []string{"program"}, true, ""},
-	{report.SourceImpressions, "links", []string{"partner_id", "link", "program", "campaign"}, false, ""},
-	{report.SourceAssociations, "hours", []string{"program"}, true, ""},
-	{report.SourceAssociations, "links", []string{"partner_id", "link", "program"}, false, ""},
+	{report.SourceClicks, "partners", []string{"partner_id", "program", "campaign"}, false, "", false},
+	{report.SourceClicks, "links", []string{"partner_id", "link", "program", "campaign"}, false, "", true},
+	{report.SourceImpressions, "hours", []string{"program"}, true, "", false},
+	{report.SourceImpressions, "links", []string{"partner_id", "link", "program", "campaign"}, false, "", true},
+	{report.SourceAssociations, "hours", []string{"program"}, true, "", false},
+	{report.SourceAssociations, "links", []string{"partner_id", "link", "program"}, false, "", true},
 }
 
 // rollOrder is families in the order a run writes them: a family made from another after it.
@@ -84,6 +92,16 @@ var (
 )
 
 func (f family) table() string { return "rollup_" + f.src.String() + "_" + f.name }
+
+// monthTable is the table of the family's month rows.
+func (f family) monthTable() string { return f.table() + "_months" }
+
+// monthValues is the merge of the family's values over rows (sql/rollups/months.sql).
+var monthValues = map[report.Source]string{
+	report.SourceClicks:       "rollups/month_click_values",
+	report.SourceImpressions:  "rollups/month_impression_values",
+	report.SourceAssociations: "rollups/month_association_values",
+}
 
 // RollupTables lists the rollup tables (for tests and tools).
 func RollupTables() []string {
@@ -139,9 +157,11 @@ func fill(q string) string {
 	).Replace(q)
 }
 
-// RollResult says what rolling up one day did.
+// RollResult says what rolling up one day did, or finishing a month (Month set, Day zero: its
+// rollups merged and its month rows made, FinishMonths).
 type RollResult struct {
 	Day                               time.Time
+	Month                             time.Time
 	Run                               uint64
 	Clicks, Impressions, Associations uint64
 	Took                              time.Duration
@@ -219,10 +239,22 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 // recorded, stays its run.
 const runsFresh = time.Second
 
-// reportRuns is rollupRuns for reports: the queries of a report, and reports within runsFresh of
-// each other, share one read.
-func (db *DB) reportRuns(ctx context.Context) (map[time.Time]uint64, error) {
-	return db.runs.do(ctx, "", runsFresh, db.rollupRuns)
+// reportRuns is what is rolled up, for reports: the queries of a report, and reports within
+// runsFresh of each other, share one read.
+func (db *DB) reportRuns(ctx context.Context) (rolledUp, error) {
+	return db.runs.do(ctx, "", runsFresh, func(ctx context.Context) (rolledUp, error) {
+		var r rolledUp
+		var monthsErr error
+		read := make(chan struct{})
+		go func() { // both at once: one wait, not two
+			defer close(read)
+			r.months, monthsErr = db.monthRuns(ctx)
+		}()
+		var err error
+		r.days, err = db.rollupRuns(ctx)
+		<-read
+		return r, errors.Join(err, monthsErr)
+	})
 }
 
 // rollupRuns returns the run that holds each rolled-up day (the first recorded).
@@ -309,7 +341,222 @@ func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r
 			progress(r, i+1, len(days))
 		}
 	}
+	if err := db.FinishMonths(ctx, log, progress); err != nil {
+		return rolled, err
+	}
 	return rolled, nil
+}
+
+// FinishMonths finishes each month whose days are all rolled up (its last day can be, none is
+// pending) and whose day runs have changed since it was last finished (or that was never
+// finished): it merges the month's partition of every rollup table into one part, then makes the
+// month's rows of the families that have some (family.months) under a new run, and records the
+// run with the day runs it merged (monthDays). Reports over months read each link's or partner's
+// rows once per part, a granule or two around them, and ClickHouse leaves a month's daily parts
+// partly merged; a month row replaces a link's 28-31 day rows. Over 100,000,000 clicks, 90 days
+// by link: bench/results/2026-12-05-roll-cost.md. A month costs this once (a few CPU seconds for
+// 20,000 links), and again only when one of its days is rolled up anew.
+func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(r RollResult, i, n int)) error {
+	if have, _, err := db.SchemaVersion(ctx); err != nil || have < monthsVersion {
+		return err // month rows come with migration 015
+	}
+	todo, err := db.monthsToFinish(ctx)
+	if err != nil || len(todo) == 0 {
+		return err
+	}
+	if busy, err := db.rebuildUnderway(ctx); err != nil || busy {
+		return err // a rebuild makes the tables again; the months are finished once it is done
+	}
+	// One roller at a time finishes months (every edge runs one): the others leave them to it.
+	host, _ := os.Hostname()
+	lease, err := db.TakeLease(ctx, MonthsLease, fmt.Sprintf("%s pid %d", host, os.Getpid()), time.Minute)
+	if errors.Is(err, ErrLeaseHeld) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	l, err := db.layout(ctx)
+	if err != nil {
+		return err
+	}
+	var failed []error
+	for _, m := range todo {
+		// Read again: the holder of the lease before may have finished it.
+		runs, err := db.rollupRuns(ctx)
+		if err != nil {
+			return err
+		}
+		made, err := db.monthRuns(ctx)
+		if err != nil {
+			return err
+		}
+		days, dayRuns := monthDays(m, runs)
+		if _, ok := made[m][days]; ok {
+			continue
+		}
+		began := time.Now()
+		run, err := db.finishMonth(ctx, l, m, days, dayRuns, log)
+		if err != nil {
+			// The month is read by day meanwhile; the next months are not held up by it.
+			failed = append(failed, err)
+			if log != nil {
+				log.Warn("rollups: could not finish a month; its days are read instead, and the roller tries again", "month", m.Format("2006-01"), "err", err)
+			}
+			continue
+		}
+		if log != nil {
+			log.Info("merged a month's rollups", "month", m.Format("2006-01"), "days", len(dayRuns), "took", time.Since(began).Round(time.Millisecond))
+		}
+		if progress != nil {
+			progress(RollResult{Month: m, Run: run, Took: time.Since(began)}, 0, 0)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %w", ErrMonthsUnfinished, errors.Join(failed...))
+	}
+	return nil
+}
+
+// MonthsLease is the lease (attribution_leases) a roller holds while it finishes months.
+const MonthsLease = "(months)"
+
+// ErrMonthsUnfinished says that some months could not be finished (FinishMonths): reports read
+// them by day, as correctly and more slowly, and the roller tries again.
+var ErrMonthsUnfinished = errors.New("some months could not be finished")
+
+// monthsToFinish lists the months FinishMonths would finish, oldest first: ended (their last day
+// can be rolled up), with no day pending, and not finished from their current day runs.
+func (db *DB) monthsToFinish(ctx context.Context) ([]time.Time, error) {
+	pending, err := db.PendingDays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	open := map[time.Time]bool{}
+	for _, d := range pending {
+		open[monthOf(d)] = true
+	}
+	var now time.Time
+	if err := db.conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return nil, err
+	}
+	runs, err := db.rollupRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	made, err := db.monthRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	months := map[time.Time]bool{}
+	for d := range runs {
+		if m := monthOf(d); !open[m] && !m.AddDate(0, 1, 0).Add(RollupGrace).After(now.UTC()) {
+			if days, _ := monthDays(m, runs); made[m][days] == 0 {
+				months[m] = true
+			}
+		}
+	}
+	return slices.SortedFunc(maps.Keys(months), time.Time.Compare), nil
+}
+
+// finishMonth merges month m's partition of every rollup table into one part where it is in
+// more (the merge only speeds reports: one that fails is logged, and the month goes on), then
+// makes the month rows of the families that have some from the day runs, shard by shard on a
+// cluster (each shard merges its own rows; reports merge the shards'), and records them. It
+// returns the month's run.
+func (db *DB) finishMonth(ctx context.Context, l layout, m time.Time, days uint64, dayRuns []uint64, log *slog.Logger) (uint64, error) {
+	id := m.Format("200601")
+	for _, t := range RollupTables() {
+		// The parts on the server this handle reads (on a cluster, one replica of one shard: a
+		// partition merged there is merged on the others as a rule). OPTIMIZE … FINAL rewrites
+		// even a partition of one part.
+		var parts uint64
+		if err := db.conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = ? AND partition_id = ? AND active",
+			db.name, l.local(t), id).Scan(&parts); err != nil {
+			return 0, err
+		}
+		if parts <= 1 {
+			continue
+		}
+		if err := db.execStored(ctx, l, "OPTIMIZE TABLE "+l.target(t)+" PARTITION ID '"+id+"' FINAL"); err != nil && log != nil {
+			log.Warn("rollups: could not merge a month's partition; reports read its parts as they are", "table", t, "month", m.Format("2006-01"), "err", err)
+		}
+	}
+	run := rand.Uint64() | 1
+	for _, f := range families {
+		if !f.months {
+			continue
+		}
+		q, args := monthSQL(f, l.target(f.table()), l.target(f.monthTable()), run, m, dayRuns)
+		if err := db.execStored(ctx, l, q, args...); err != nil {
+			return 0, fmt.Errorf("cannot make the month rows of %s in %s: %w", m.Format("2006-01"), f.monthTable(), err)
+		}
+	}
+	err := db.insert(ctx, "INSERT INTO rollup_month_runs (month, days, run, committed_ns)", 1, func(bt driver.Batch, _ int) error {
+		return bt.Append(m, days, run, uint64(time.Now().UnixNano()))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot record the month rows of %s: %w", m.Format("2006-01"), err)
+	}
+	return run, nil
+}
+
+// monthsVersion is the migration that makes the tables of month rows.
+const monthsVersion = 15
+
+// monthSQL is the INSERT that writes a run's month rows of a family for month m from the day runs
+// given, from the table from into the table to (the family's tables, or on a cluster their local
+// tables), and its parameters.
+func monthSQL(f family, from, to string, run uint64, m time.Time, dayRuns []uint64) (string, []any) {
+	q := strings.NewReplacer("{from}", from, "{to}", to, "{keys}", strings.Join(f.keys, ", "),
+		"{values}", strings.Join(familyValues[f.src], ", "), "{merged}", fragment(monthValues[f.src])).Replace(template("rollups/months"))
+	return q, []any{run, DateTime(m), dayRuns, DateTime(m), DateTime(m.AddDate(0, 1, 0))}
+}
+
+// monthDays is the hash of the days of month m that runs has, with their runs (what a month's rows
+// are made from: a report reads them in place of exactly those day runs), and the runs.
+func monthDays(m time.Time, runs map[time.Time]uint64) (uint64, []uint64) {
+	h := fnv.New64a()
+	var out []uint64
+	var b [16]byte
+	for d := m; d.Before(m.AddDate(0, 1, 0)); d = d.Add(24 * time.Hour) {
+		if r, ok := runs[d]; ok {
+			binary.BigEndian.PutUint64(b[:8], uint64(d.Unix()))
+			binary.BigEndian.PutUint64(b[8:], r)
+			h.Write(b[:])
+			out = append(out, r)
+		}
+	}
+	return h.Sum64(), out
+}
+
+// monthRuns returns, for each month, the run of its rows made from each set of day runs (by their
+// hash, monthDays): the first recorded. None before migration 015 (a release deployed before its
+// migrate reads by day, and makes no month rows).
+func (db *DB) monthRuns(ctx context.Context) (map[time.Time]map[uint64]uint64, error) {
+	out := map[time.Time]map[uint64]uint64{}
+	err := db.each(ctx, "month runs", Query("rollups/month_runs"), nil, func(rows driver.Rows) error {
+		var month time.Time
+		var days, run uint64
+		if err := rows.Scan(&month, &days, &run); err != nil {
+			return err
+		}
+		m := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if out[m] == nil {
+			out[m] = map[uint64]uint64{}
+		}
+		out[m][days] = run
+		return nil
+	})
+	if ex := (*clickhouse.Exception)(nil); errors.As(err, &ex) && ex.Code == 60 { // no such table
+		return out, nil
+	}
+	return out, err
+}
+
+func monthOf(d time.Time) time.Time {
+	y, m, _ := d.UTC().Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 }
 
 // RunRoller rolls up pending days every interval (with a little jitter, so that edges started

@@ -17,24 +17,38 @@ import (
 var VisitorsEstimate = report.Estimate{Error: 0.05, Confidence: 0.997, Method: "HyperLogLog, 2^12 registers"}
 
 // rollupPlan is how a slice is read with rollups: the rollup table, the runs of the days it reads
-// there, and the ranges of hours it counts from the raw tables instead.
+// there, the runs of the whole months it reads from the family's month rows instead of their days,
+// and the ranges of hours it counts from the raw tables.
 type rollupPlan struct {
 	f       family
 	columns []string // the raw columns the slice groups or filters by
 	runs    []uint64
+	months  []uint64
+	spans   [][2]time.Time // the months', in order
 	raw     [][2]time.Time
+}
+
+// rolledUp is what is rolled up: the run of each day (the first recorded), and for each month the
+// run of its month rows made from each set of day runs (by monthDays' hash).
+type rolledUp struct {
+	days   map[time.Time]uint64
+	months map[time.Time]map[uint64]uint64
 }
 
 // planRollup decides whether a slice can be read with rollups, and how. It cannot when the source
 // has none (commission lines), when exact visitors are asked for, when a bound is not a whole hour,
-// when no rollup table holds the dimensions asked, or when no day of the range is rolled up.
-func planRollup(src report.Source, s report.Slice, runs map[time.Time]uint64) (rollupPlan, bool) {
+// when it is filtered by day or hour, when no rollup table holds the dimensions asked, or when no
+// day of the range is rolled up.
+func planRollup(src report.Source, s report.Slice, r rolledUp) (rollupPlan, bool) {
 	var p rollupPlan
 	if src == report.SourceLines || (src == report.SourceClicks && s.ExactVisitors) ||
 		!s.From.Equal(s.From.Truncate(time.Hour)) || !s.To.Equal(s.To.Truncate(time.Hour)) || !s.To.After(s.From) {
 		return p, false
 	}
 	hour := slices.Contains(s.By, "hour")
+	if s.Where["day"] != "" || s.Where["hour"] != "" {
+		return p, false // a filter on the time itself: the raw tables
+	}
 	for _, d := range append(slices.Clone(s.By), slices.Sorted(maps.Keys(s.Where))...) {
 		if d == "day" || d == "hour" {
 			continue
@@ -58,10 +72,27 @@ func planRollup(src report.Source, s report.Slice, runs map[time.Time]uint64) (r
 		return p, false
 	}
 	from, to := s.From.UTC(), s.To.UTC()
+	// Whole months of the range whose month rows were made from the day runs there are now.
+	inMonth := map[time.Time]bool{}
+	if p.f.months && !hour && !slices.Contains(s.By, "day") {
+		for m := monthOf(from); m.Before(to); m = m.AddDate(0, 1, 0) {
+			if m.Before(from) || m.AddDate(0, 1, 0).After(to) {
+				continue
+			}
+			days, _ := monthDays(m, r.days)
+			if run, ok := r.months[m][days]; ok {
+				p.months = append(p.months, run)
+				p.spans = append(p.spans, [2]time.Time{m, m.AddDate(0, 1, 0)})
+				inMonth[m] = true
+			}
+		}
+	}
 	for d := from.Truncate(24 * time.Hour); d.Before(to); d = d.Add(24 * time.Hour) {
 		a, b := maxTime(from, d), minTime(to, d.Add(24*time.Hour))
-		if run, ok := runs[d]; ok && (p.f.hourly || (a.Equal(d) && b.Equal(d.Add(24*time.Hour)))) {
-			p.runs = append(p.runs, run)
+		if run, ok := r.days[d]; ok && (p.f.hourly || (a.Equal(d) && b.Equal(d.Add(24*time.Hour)))) {
+			if !inMonth[monthOf(d)] {
+				p.runs = append(p.runs, run)
+			}
 			continue
 		}
 		if n := len(p.raw); n > 0 && p.raw[n-1][1].Equal(a) {
@@ -70,7 +101,7 @@ func planRollup(src report.Source, s report.Slice, runs map[time.Time]uint64) (r
 			p.raw = append(p.raw, [2]time.Time{a, b})
 		}
 	}
-	return p, len(p.runs) > 0
+	return p, len(p.runs)+len(p.months) > 0
 }
 
 func containsAll(have, want []string) bool {
@@ -132,12 +163,12 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	}
 	// The rollup rows take rollupExtra instead of extra when there is one: it says the same of
 	// them, in terms of the table's index, and a second set to test on every row read costs.
-	rowsWhere, rowsArgs := strings.Join(append(slices.Clone(conds), q.rollupExtra), " "), append(slices.Clone(fargs), q.rollupXargs...)
+	rowsWhere, rowsFargs := strings.Join(append(slices.Clone(conds), q.rollupExtra), " "), slices.Clone(fargs)
 	if q.extra != "" {
 		conds = append(conds, q.extra)
 		fargs = append(fargs, q.xargs...)
 		if q.rollupExtra == "" {
-			rowsWhere, rowsArgs = strings.Join(conds, " "), fargs
+			rowsWhere, rowsFargs = strings.Join(conds, " "), fargs
 		}
 	}
 	where := strings.Join(conds, " ")
@@ -183,10 +214,27 @@ func (q *rollupQuery) sql() (string, []any, error) {
 
 	var parts []string
 	args := margs
-	// The rollup rows of the runs the plan reads.
+	// The rollup rows of the runs the plan reads: of days (in the range but the months read from
+	// month rows), and of whole months.
 	rows := strings.ReplaceAll(template("report/rollup_rows"), "{where}", rowsWhere)
-	parts = append(parts, strings.NewReplacer("{table}", q.p.f.table(), "{values}", strings.Join(values, ", ")).Replace(fill.Replace(rows)))
-	args = append(append(args, q.p.runs, DateTime(q.s.From), DateTime(q.s.To)), rowsArgs...)
+	for _, r := range []struct {
+		table  string
+		runs   []uint64
+		ranges [][2]time.Time
+	}{
+		{q.p.f.table(), q.p.runs, subtractRanges([2]time.Time{q.s.From, q.s.To}, q.p.spans)},
+		{q.p.f.monthTable(), q.p.months, [][2]time.Time{{q.s.From, q.s.To}}},
+	} {
+		if len(r.runs) == 0 {
+			continue
+		}
+		ranges, rargs := rangeSQLOn("period", r.ranges)
+		parts = append(parts, strings.NewReplacer("{table}", r.table, "{ranges}", ranges, "{values}", strings.Join(values, ", ")).Replace(fill.Replace(rows)))
+		args = append(append(append(args, r.runs), rargs...), rowsFargs...)
+		if q.rollupExtra != "" {
+			args = append(append(args, rargs...), q.rollupXargs...)
+		}
+	}
 	// What the rollups do not hold: the hours of days not rolled up, and what was written late.
 	rawRange, rawArgs := rangeSQL(q.p.raw)
 	repRange, repArgs := rangeSQL(q.replayed)
@@ -245,14 +293,33 @@ func rollupDimension(src report.Source, dim string) string {
 }
 
 // rangeSQL is a condition on ts for ranges of hours, and its parameters.
-func rangeSQL(rs [][2]time.Time) (string, []any) {
+func rangeSQL(rs [][2]time.Time) (string, []any) { return rangeSQLOn("ts", rs) }
+
+// rangeSQLOn is a condition on a time column for ranges, and its parameters.
+func rangeSQLOn(column string, rs [][2]time.Time) (string, []any) {
 	var conds []string
 	var args []any
 	for _, r := range rs {
-		conds = append(conds, "(ts >= ? AND ts < ?)")
+		conds = append(conds, "("+column+" >= ? AND "+column+" < ?)")
 		args = append(args, DateTime(r[0]), DateTime(r[1]))
 	}
 	return strings.Join(conds, " OR "), args
+}
+
+// subtractRanges is r without the spans (sorted, each inside r).
+func subtractRanges(r [2]time.Time, spans [][2]time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	at := r[0]
+	for _, s := range spans {
+		if s[0].After(at) {
+			out = append(out, [2]time.Time{at, s[0]})
+		}
+		at = maxTime(at, s[1])
+	}
+	if r[1].After(at) {
+		out = append(out, [2]time.Time{at, r[1]})
+	}
+	return out
 }
 
 // mergeRanges sorts ranges and merges those that touch or overlap.
@@ -340,8 +407,9 @@ func (db *DB) rollupGroups(ctx context.Context, src report.Source, s report.Slic
 				} else if l.cluster != "" {
 					in = "GLOBAL IN"
 				}
-				q.rollupExtra = strings.NewReplacer("{table}", p.f.table(), "{in}", in).Replace(fragment("report/rollup_link_pairs"))
-				q.rollupXargs = []any{DateTime(s.From), DateTime(s.To), vals}
+				// {table} stays: each part's own table (of days, of months) finds its pairs.
+				q.rollupExtra = strings.ReplaceAll(fragment("report/rollup_link_pairs"), "{in}", in)
+				q.rollupXargs = []any{vals} // after the part's ranges
 			}
 		}
 	}

@@ -513,3 +513,39 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// migrate rolls up the days of events already stored and finishes each month that has ended (its
+// rollups merged, its month rows made), saying so; run again, it has nothing to do.
+func TestMigrateFinishesEndedMonths(t *testing.T) {
+	dsn, db := chtest.Database(t)
+	now := time.Now().UTC()
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	ts := month.AddDate(0, 1, -1).Add(12 * time.Hour) // the month's last day
+	chtest.Exec(t, db, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L1', 'P1', 'affiliate', 'claimed', 1`,
+		firstclaim.NewIDString(ts), ts)
+	code, stdout, stderr := runCmd(t, "migrate", "--clickhouse", dsn)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if !strings.Contains(stdout, "rolled up "+ts.Format(time.DateOnly)+": 1 clicks") ||
+		!strings.Contains(stdout, "merged the rollups of "+month.Format("2006-01")+" and made its month rows") {
+		t.Fatalf("migrate said:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "merged the rollups of "+now.Format("2006-01")) {
+		t.Fatalf("migrate finished the month under way:\n%s", stdout)
+	}
+	if code, stdout, stderr := runCmd(t, "migrate", "--clickhouse", dsn); code != 0 || !strings.Contains(stdout, "rollups are up to date") {
+		t.Fatalf("migrate again: %d\n%s%s", code, stdout, stderr)
+	}
+	// A month that cannot be finished (here its table of month rows is gone) leaves the days
+	// rolled up and migrate done, with a warning: reports read the month by day.
+	chtest.Exec(t, db, "DROP TABLE rollup_clicks_links_months")
+	older := month.AddDate(0, -1, 3).Add(9 * time.Hour)
+	chtest.Exec(t, db, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L1', 'P1', 'affiliate', 'claimed', 2`,
+		firstclaim.NewIDString(older), older)
+	code, stdout, stderr = runCmd(t, "migrate", "--clickhouse", dsn)
+	if code != 0 || !strings.Contains(stdout, "rolled up "+older.Format(time.DateOnly)+": 1 clicks") ||
+		!strings.Contains(stderr, "warning: some months could not be finished") || !strings.Contains(stderr, "rollup_clicks_links_months") {
+		t.Fatalf("migrate with a month it cannot finish: %d\n%s%s", code, stdout, stderr)
+	}
+}

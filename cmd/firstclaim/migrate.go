@@ -65,11 +65,20 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if !c.rollup {
 		return nil
 	}
+	months := 0
 	n, err := db.RollPending(ctx, nil, func(r clickhouse.RollResult, i, n int) {
+		if !r.Month.IsZero() {
+			months++
+			fmt.Fprintf(env.stdout, "merged the rollups of %s and made its month rows in %s\n", r.Month.Format("2006-01"), r.Took.Round(time.Millisecond))
+			return
+		}
 		fmt.Fprintf(env.stdout, "rolled up %s: %d clicks, %d impressions, %d sign-ups and log-ins in %s (%d of %d days)\n",
 			r.Day.Format(time.DateOnly), r.Clicks, r.Impressions, r.Associations, r.Took.Round(time.Millisecond), i, n)
 	})
-	if err != nil {
+	if errors.Is(err, clickhouse.ErrMonthsUnfinished) {
+		// Every day is rolled up; what is left only speeds reports up (the roller tries again).
+		fmt.Fprintf(env.stderr, "warning: %v; reports read those months by day meanwhile\n", err)
+	} else if err != nil {
 		return fmt.Errorf("rolling up (run migrate again to go on from where it stopped): %w", err)
 	}
 	rolled, err := db.RollLines(ctx)
@@ -79,7 +88,7 @@ func (c *migrateCmd) run(ctx context.Context, env *environment) error {
 	if rolled {
 		fmt.Fprintln(env.stdout, "rolled up the commission lines")
 	}
-	if n == 0 && !rolled {
+	if n == 0 && months == 0 && !rolled {
 		fmt.Fprintln(env.stdout, "rollups are up to date")
 	}
 	return nil
