@@ -509,7 +509,7 @@ func TestMonthRowsOnACluster(t *testing.T) {
 	raw := rawStore(t, clDSN)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	month := endedMonth(now)
 	for _, db := range []*clickhouse.DB{one, cl} {
 		w := db.Events()
 		for d := 0; d < 3; d++ {

@@ -495,13 +495,19 @@ func TestLinesRollupAnswersAsTheLines(t *testing.T) {
 	compare("after a merge and a roll")
 }
 
+// endedMonth is the start of the month before last: ended, and its last day rolled up, whatever
+// the day now.
+func endedMonth(now time.Time) time.Time {
+	return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+}
+
 // Once every day of a month is rolled up, each rollup table's partition of the month is merged into
 // one part (reports read each link's rows once per part); a month still open is left alone.
 func TestRolledMonthsAreMerged(t *testing.T) {
 	_, db := chtest.Database(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	month := endedMonth(now)
 	w := db.Events()
 	var want uint64
 	for d := 3; d >= 1; d-- {
@@ -564,7 +570,7 @@ func TestMonthRowsStandForTheirDays(t *testing.T) {
 	raw := rawStore(t, dsn)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	month := endedMonth(now)
 	next := month.AddDate(0, 1, 0)
 	w := db.Events()
 	for d := -4; d < 6; d++ { // the month's last four days and the next month's first six
@@ -677,7 +683,7 @@ func TestMonthsAreFinishedOnce(t *testing.T) {
 	dsn, db := chtest.Database(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
+	month := endedMonth(now)
 	w := db.Events()
 	day := month.AddDate(0, 0, 4)
 	for i := range 30 {
