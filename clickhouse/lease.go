@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -70,6 +71,12 @@ func (db *DB) writeLease(ctx context.Context, program, holder string, taken uint
 	return db.insert(ctx, "INSERT INTO attribution_leases (program, taken_ns, holder, expires_ns, released)", 1, func(bt driver.Batch, _ int) error {
 		return bt.Append(program, taken, holder, uint64(expires.UnixNano()), u8(released))
 	})
+}
+
+// ThisProcess names this process in another's message about a lease it holds: host and pid.
+func ThisProcess() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s pid %d", host, os.Getpid())
 }
 
 // TakeLease takes the lease of a program for holder (a name for messages: host and process), for

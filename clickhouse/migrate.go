@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -164,8 +163,7 @@ func migrateUpTo(ctx context.Context, dsn, cluster string, log *slog.Logger, upT
 		if step := migrationSteps[m.Version]; step != nil {
 			if lease == nil {
 				// One migrate at a time makes tables again (a second would swap them back).
-				host, _ := os.Hostname()
-				if lease, err = store.TakeLease(ctx, MigrateLease, fmt.Sprintf("%s pid %d", host, os.Getpid()), time.Minute); err != nil {
+				if lease, err = store.TakeLease(ctx, MigrateLease, ThisProcess(), time.Minute); err != nil {
 					return res, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 				}
 				defer lease.Release(context.WithoutCancel(ctx))

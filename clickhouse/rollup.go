@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -368,8 +367,7 @@ func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(
 		return err // a rebuild makes the tables again; the months are finished once it is done
 	}
 	// One roller at a time finishes months (every edge runs one): the others leave them to it.
-	host, _ := os.Hostname()
-	lease, err := db.TakeLease(ctx, MonthsLease, fmt.Sprintf("%s pid %d", host, os.Getpid()), time.Minute)
+	lease, err := db.TakeLease(ctx, MonthsLease, ThisProcess(), time.Minute)
 	if errors.Is(err, ErrLeaseHeld) {
 		return nil
 	} else if err != nil {

@@ -3,22 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/firstclaim/firstclaim/attribution"
+	"github.com/firstclaim/firstclaim/clickhouse"
 	"github.com/firstclaim/firstclaim/postback"
 )
 
 // leaseTTL is how long a program's lease outlives its last renewal (every third of it): how long a
 // job that died blocks the next one.
 const leaseTTL = time.Minute
-
-// leaseHolder names this job in another job's message: host and process.
-func leaseHolder() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s pid %d", host, os.Getpid())
-}
 
 // attributeClickHouse reads the program's data from ClickHouse, computes its lines and writes
 // them to the commissions table.
@@ -30,7 +24,7 @@ func attributeClickHouse(ctx context.Context, chf *clickhouseFlag, p *attributio
 	}
 	defer db.Close()
 	// One job at a time writes a program's lines, on one server or a cluster.
-	lease, err := db.TakeLease(ctx, p.Name, leaseHolder(), leaseTTL)
+	lease, err := db.TakeLease(ctx, p.Name, clickhouse.ThisProcess(), leaseTTL)
 	if err != nil {
 		return nil, err
 	}
