@@ -348,7 +348,8 @@ func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r
 
 // FinishMonths finishes each month whose days are all rolled up (its last day can be, none is
 // pending) and whose day runs have changed since it was last finished (or that was never
-// finished): it merges the month's partition of every rollup table into one part, then makes the
+// finished): it merges the month's partition of every rollup table into one part where it is in
+// more, then makes the
 // month's rows of the families that have some (family.months) under a new run, and records the
 // run with the day runs it merged (monthDays). Reports over months read each link's or partner's
 // rows once per part, a granule or two around them, and ClickHouse leaves a month's daily parts
@@ -359,8 +360,7 @@ func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(
 	if have, _, err := db.SchemaVersion(ctx); err != nil || have < monthsVersion {
 		return err // month rows come with migration 015
 	}
-	todo, err := db.monthsToFinish(ctx)
-	if err != nil || len(todo) == 0 {
+	if todo, err := db.monthsToFinish(ctx); err != nil || len(todo) == 0 {
 		return err
 	}
 	if busy, err := db.rebuildUnderway(ctx); err != nil || busy {
@@ -374,40 +374,32 @@ func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(
 		return err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
+	// Read again under the lease: its holder before may have finished some.
+	todo, err := db.monthsToFinish(ctx)
+	if err != nil {
+		return err
+	}
 	l, err := db.layout(ctx)
 	if err != nil {
 		return err
 	}
 	var failed []error
 	for _, m := range todo {
-		// Read again: the holder of the lease before may have finished it.
-		runs, err := db.rollupRuns(ctx)
-		if err != nil {
-			return err
-		}
-		made, err := db.monthRuns(ctx)
-		if err != nil {
-			return err
-		}
-		days, dayRuns := monthDays(m, runs)
-		if _, ok := made[m][days]; ok {
-			continue
-		}
 		began := time.Now()
-		run, err := db.finishMonth(ctx, l, m, days, dayRuns, log)
+		run, err := db.finishMonth(ctx, l, m, log)
 		if err != nil {
 			// The month is read by day meanwhile; the next months are not held up by it.
 			failed = append(failed, err)
 			if log != nil {
-				log.Warn("rollups: could not finish a month; its days are read instead, and the roller tries again", "month", m.Format("2006-01"), "err", err)
+				log.Warn("rollups: could not finish a month; its days are read instead, and the roller tries again", "month", m.month.Format("2006-01"), "err", err)
 			}
 			continue
 		}
 		if log != nil {
-			log.Info("merged a month's rollups", "month", m.Format("2006-01"), "days", len(dayRuns), "took", time.Since(began).Round(time.Millisecond))
+			log.Info("merged a month's rollups", "month", m.month.Format("2006-01"), "days", len(m.dayRuns), "took", time.Since(began).Round(time.Millisecond))
 		}
 		if progress != nil {
-			progress(RollResult{Month: m, Run: run, Took: time.Since(began)}, 0, 0)
+			progress(RollResult{Month: m.month, Run: run, Took: time.Since(began)}, 0, 0)
 		}
 	}
 	if len(failed) > 0 {
@@ -423,9 +415,16 @@ const MonthsLease = "(months)"
 // them by day, as correctly and more slowly, and the roller tries again.
 var ErrMonthsUnfinished = errors.New("some months could not be finished")
 
+// monthToFinish is a month to finish, with the hash of its day runs and the runs (monthDays).
+type monthToFinish struct {
+	month   time.Time
+	days    uint64
+	dayRuns []uint64
+}
+
 // monthsToFinish lists the months FinishMonths would finish, oldest first: ended (their last day
 // can be rolled up), with no day pending, and not finished from their current day runs.
-func (db *DB) monthsToFinish(ctx context.Context) ([]time.Time, error) {
+func (db *DB) monthsToFinish(ctx context.Context) ([]monthToFinish, error) {
 	pending, err := db.PendingDays(ctx)
 	if err != nil {
 		return nil, err
@@ -449,12 +448,16 @@ func (db *DB) monthsToFinish(ctx context.Context) ([]time.Time, error) {
 	months := map[time.Time]bool{}
 	for d := range runs {
 		if m := monthOf(d); !open[m] && !m.AddDate(0, 1, 0).Add(RollupGrace).After(now.UTC()) {
-			if days, _ := monthDays(m, runs); made[m][days] == 0 {
-				months[m] = true
-			}
+			months[m] = true
 		}
 	}
-	return slices.SortedFunc(maps.Keys(months), time.Time.Compare), nil
+	var out []monthToFinish
+	for _, m := range slices.SortedFunc(maps.Keys(months), time.Time.Compare) {
+		if days, dayRuns := monthDays(m, runs); made[m][days] == 0 {
+			out = append(out, monthToFinish{m, days, dayRuns})
+		}
+	}
+	return out, nil
 }
 
 // finishMonth merges month m's partition of every rollup table into one part where it is in
@@ -462,7 +465,8 @@ func (db *DB) monthsToFinish(ctx context.Context) ([]time.Time, error) {
 // makes the month rows of the families that have some from the day runs, shard by shard on a
 // cluster (each shard merges its own rows; reports merge the shards'), and records them. It
 // returns the month's run.
-func (db *DB) finishMonth(ctx context.Context, l layout, m time.Time, days uint64, dayRuns []uint64, log *slog.Logger) (uint64, error) {
+func (db *DB) finishMonth(ctx context.Context, l layout, mt monthToFinish, log *slog.Logger) (uint64, error) {
+	m := mt.month
 	id := m.Format("200601")
 	for _, t := range RollupTables() {
 		// The parts on the server this handle reads (on a cluster, one replica of one shard: a
@@ -485,13 +489,13 @@ func (db *DB) finishMonth(ctx context.Context, l layout, m time.Time, days uint6
 		if !f.months {
 			continue
 		}
-		q, args := monthSQL(f, l.target(f.table()), l.target(f.monthTable()), run, m, dayRuns)
+		q, args := monthSQL(f, l.target(f.table()), l.target(f.monthTable()), run, m, mt.dayRuns)
 		if err := db.execStored(ctx, l, q, args...); err != nil {
 			return 0, fmt.Errorf("cannot make the month rows of %s in %s: %w", m.Format("2006-01"), f.monthTable(), err)
 		}
 	}
 	err := db.insert(ctx, "INSERT INTO rollup_month_runs (month, days, run, committed_ns)", 1, func(bt driver.Batch, _ int) error {
-		return bt.Append(m, days, run, uint64(time.Now().UnixNano()))
+		return bt.Append(m, mt.days, run, uint64(time.Now().UnixNano()))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cannot record the month rows of %s: %w", m.Format("2006-01"), err)
