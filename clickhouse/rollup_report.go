@@ -23,9 +23,14 @@ type rollupPlan struct {
 	f       family
 	columns []string // the raw columns the slice groups or filters by
 	runs    []uint64
-	months  []uint64
-	spans   [][2]time.Time // the months', in order
+	months  []monthRead
 	raw     [][2]time.Time
+}
+
+// monthRead is a whole month a plan reads from month rows: its start and the run of its rows.
+type monthRead struct {
+	start time.Time
+	run   uint64
 }
 
 // rolledUp is what is rolled up: the run of each day (the first recorded), and for each month the
@@ -81,8 +86,7 @@ func planRollup(src report.Source, s report.Slice, r rolledUp) (rollupPlan, bool
 			}
 			days, _ := monthDays(m, r.days)
 			if run, ok := r.months[m][days]; ok {
-				p.months = append(p.months, run)
-				p.spans = append(p.spans, [2]time.Time{m, m.AddDate(0, 1, 0)})
+				p.months = append(p.months, monthRead{m, run})
 				inMonth[m] = true
 			}
 		}
@@ -217,13 +221,18 @@ func (q *rollupQuery) sql() (string, []any, error) {
 	// The rollup rows of the runs the plan reads: of days (in the range but the months read from
 	// month rows), and of whole months.
 	rows := strings.ReplaceAll(template("report/rollup_rows"), "{where}", rowsWhere)
+	var monthRuns []uint64
+	var spans [][2]time.Time
+	for _, m := range q.p.months {
+		monthRuns, spans = append(monthRuns, m.run), append(spans, [2]time.Time{m.start, m.start.AddDate(0, 1, 0)})
+	}
 	for _, r := range []struct {
 		table  string
 		runs   []uint64
 		ranges [][2]time.Time
 	}{
-		{q.p.f.table(), q.p.runs, subtractRanges([2]time.Time{q.s.From, q.s.To}, q.p.spans)},
-		{q.p.f.monthTable(), q.p.months, [][2]time.Time{{q.s.From, q.s.To}}},
+		{q.p.f.table(), q.p.runs, subtractRanges([2]time.Time{q.s.From, q.s.To}, spans)},
+		{q.p.f.monthTable(), monthRuns, [][2]time.Time{{q.s.From, q.s.To}}},
 	} {
 		if len(r.runs) == 0 {
 			continue

@@ -283,36 +283,26 @@ func Run(ctx context.Context, store Store, q Query) (*Result, error) {
 	return res, nil
 }
 
-// timeDims lists the time dimensions of by, in order.
-func timeDims(by []string) []string {
-	var out []string
-	for _, b := range by {
-		if d, _ := dimensionByName(b); d.ordered {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 // order returns the indexes of n rows in the order a report lists them: by the time dimensions
 // ascending, then by clicks descending, then by the dimensions ascending (stable). dim and clicks
 // read a row's values, once per row: a comparison reading them from the rows' maps made sorting
 // 20,000 groups cost a report tens of milliseconds.
 func order(n int, by []string, dim func(i int, d string) string, clicks func(i int) uint64) []int {
-	times := timeDims(by)
+	var times []int // the positions in by of the time dimensions
+	for j, b := range by {
+		if d, _ := dimensionByName(b); d.ordered {
+			times = append(times, j)
+		}
+	}
 	type key struct {
-		times, dims []string
-		clicks      uint64
+		dims   []string
+		clicks uint64
 	}
 	keys := make([]key, n)
-	vals := make([]string, n*(len(times)+len(by)))
+	vals := make([]string, n*len(by))
 	for i := range keys {
 		k := &keys[i]
-		k.times, vals = vals[:len(times):len(times)], vals[len(times):]
 		k.dims, vals = vals[:len(by):len(by)], vals[len(by):]
-		for j, t := range times {
-			k.times[j] = dim(i, t)
-		}
 		for j, b := range by {
 			k.dims[j] = dim(i, b)
 		}
@@ -324,8 +314,8 @@ func order(n int, by []string, dim func(i int, d string) string, clicks func(i i
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
 		ka, kb := &keys[a], &keys[b]
-		for j := range ka.times {
-			if c := strings.Compare(ka.times[j], kb.times[j]); c != 0 {
+		for _, j := range times {
+			if c := strings.Compare(ka.dims[j], kb.dims[j]); c != 0 {
 				return c
 			}
 		}
