@@ -160,16 +160,7 @@ func TestClusterAnswersAsOneServer(t *testing.T) {
 			}
 		}
 	}
-	rawOf := func(dsn string) *clickhouse.DB {
-		db, err := clickhouse.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		db.ReadRollups(false)
-		return db
-	}
-	oneRaw, clRaw := rawOf(oneDSN), rawOf(clDSN)
+	oneRaw, clRaw := rawStore(t, oneDSN), rawStore(t, clDSN)
 
 	// Attribution: the same input, lines, stored lines, lines report and statement.
 	p := attribution.Presets()["affiliate"]

@@ -144,16 +144,7 @@ func TestRollupsAnswerAsTheRawTables(t *testing.T) {
 	}
 	// After the days were rolled up: a batch of a rolled-up day replayed, sign-ups imported into
 	// one, and every merge ClickHouse can do, done.
-	if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[40].Clicks, Impressions: batches[40].Impressions, Retry: true}); err != nil {
-		t.Fatal(err)
-	}
-	imported := &attribution.Input{Associations: []attribution.Association{
-		{TS: day(2).Add(5 * time.Hour), Program: "affiliate", AccountID: "imported-1", PartnerID: "P1", Kind: firstclaim.KindRegister},
-		{TS: day(3).Add(9 * time.Hour), Program: "affiliate", AccountID: "imported-2", ClickID: batches[60].Clicks[0].ID, Kind: firstclaim.KindRegister},
-	}}
-	if _, err := db.Import(ctx, imported, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	replayAndImport(t, db, batches)
 	for _, table := range []string{"clicks", "impressions", "associations"} {
 		chtest.Exec(t, db, "OPTIMIZE TABLE "+table+" FINAL")
 	}
@@ -216,6 +207,24 @@ func randomQuery(rng *rand.Rand, start time.Time, wholeDays bool, dims []string,
 		q.Where = map[string]string{k: values[k][rng.IntN(len(values[k]))]}
 	}
 	return q
+}
+
+// replayAndImport writes one of rollupData's batches again, as a replay after its
+// acknowledgement was lost, and imports two sign-ups, of October 2 and 3 (one naming a click).
+func replayAndImport(t *testing.T, db *clickhouse.DB, batches []*sink.Batch) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[40].Clicks, Impressions: batches[40].Impressions, Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC) }
+	imported := &attribution.Input{Associations: []attribution.Association{
+		{TS: day(2).Add(5 * time.Hour), Program: "affiliate", AccountID: "imported-1", PartnerID: "P1", Kind: firstclaim.KindRegister},
+		{TS: day(3).Add(9 * time.Hour), Program: "affiliate", AccountID: "imported-2", ClickID: batches[60].Clicks[0].ID, Kind: firstclaim.KindRegister},
+	}}
+	if _, err := db.Import(ctx, imported, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rawStore opens the database at dsn to read the raw tables only, until the test ends.
@@ -774,16 +783,7 @@ func TestMonthRowsAnswerAsTheRawTables(t *testing.T) {
 	if n := chtest.Count(t, db, "SELECT count() FROM rollup_month_runs WHERE month = toDate('2026-10-01')"); n != 1 {
 		t.Fatalf("%d month runs", n)
 	}
-	if err := db.Events().Write(ctx, &sink.Batch{Clicks: batches[40].Clicks, Impressions: batches[40].Impressions, Retry: true}); err != nil {
-		t.Fatal(err)
-	}
-	imported := &attribution.Input{Associations: []attribution.Association{
-		{TS: day(2).Add(5 * time.Hour), Program: "affiliate", AccountID: "imported-1", PartnerID: "P1", Kind: firstclaim.KindRegister},
-		{TS: day(3).Add(9 * time.Hour), Program: "affiliate", AccountID: "imported-2", ClickID: batches[60].Clicks[0].ID, Kind: firstclaim.KindRegister},
-	}}
-	if _, err := db.Import(ctx, imported, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	replayAndImport(t, db, batches)
 	time.Sleep(1100 * time.Millisecond)
 	rng := rand.New(rand.NewPCG(9, 1))
 	dims := []string{"partner", "program", "link", "campaign"}
