@@ -54,6 +54,7 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 		"rollups/event_days":              {"default", "clicks", "impressions", "associations"},
 		"rollups/replayed_hours":          {from, to},
 		"rollups/legacy_copies":           {from, to},
+		"rollups/legacy_rows":             {from, to},
 		"links/since":                     {uint32(0)},
 		"links/history":                   {"L1"},
 		"links/claims":                    {[]string{"L1", "L2"}},

@@ -828,3 +828,138 @@ func TestMonthRowsAnswerAsTheRawTables(t *testing.T) {
 		t.Fatalf("the month rows are not read: first row %+v", res.Rows)
 	}
 }
+
+// loggedQueries opens a second handle on the test database whose queries ClickHouse logs in
+// system.query_log, and returns it with a function that counts the logged queries (finished) whose
+// text holds every one of the parts, with the value of a setting each ran with ("" when it was
+// the server's default).
+func loggedQueries(t *testing.T, dsn string) (*clickhouse.DB, func(setting string, parts ...string) map[string]int) {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := clickhouse.Open(dsn + sep + "log_queries=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	since := time.Now().Add(-time.Second).Truncate(time.Second)
+	return db, func(setting string, parts ...string) map[string]int {
+		t.Helper()
+		chtest.Exec(t, db, "SYSTEM FLUSH LOGS")
+		where := []string{"type = 2", "event_time >= ?"}
+		args := []any{setting, since}
+		for _, p := range parts {
+			where = append(where, "position(query, ?) > 0")
+			args = append(args, p)
+		}
+		rows, err := db.Conn().Query(context.Background(), `SELECT Settings.Values[indexOf(Settings.Names, ?)] AS v, toUInt64(count())
+FROM system.query_log WHERE `+strings.Join(where, " AND ")+" GROUP BY v", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var v string
+			var n uint64
+			if err := rows.Scan(&v, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[v] = int(n)
+		}
+		return out
+	}
+}
+
+// The roller rolls up on one thread per query (clickhouse.Background); a backfill by migrate
+// (RollPending) on the server's default.
+func TestRollerRollsUpOnOneThread(t *testing.T) {
+	dsn, plain := chtest.Database(t)
+	db, logged := loggedQueries(t, dsn)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	days := []time.Time{today.AddDate(0, 0, -3), today.AddDate(0, 0, -2)} // a roller rolls every day since the first
+	for _, d := range days {
+		ts := d.Add(9 * time.Hour)
+		chtest.Exec(t, plain, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1`,
+			firstclaim.NewIDString(ts), ts)
+	}
+	// The first day by a backfill: it is then no longer pending.
+	chtest.Exec(t, plain, "INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 2",
+		firstclaim.NewIDString(days[1].AddDate(0, 0, 2)), days[1].AddDate(0, 0, 2))
+	if _, err := db.RollDay(context.Background(), days[0]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var out strings.Builder
+	go func() { db.RunRoller(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
+	deadline := time.Now().Add(time.Minute)
+	for chtest.Count(t, plain, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", days[1].Format(time.DateOnly)) == 0 {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatal("the roller did not roll the day up within a minute:\n" + out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	runs := map[time.Time]uint64{}
+	for _, d := range days {
+		var run uint64
+		if err := plain.Conn().QueryRow(context.Background(), "SELECT argMin(run, committed_ns) FROM rollup_runs WHERE day = toDate(?)", d.Format(time.DateOnly)).Scan(&run); err != nil {
+			t.Fatal(err)
+		}
+		runs[d] = run
+	}
+	for d, want := range map[time.Time]string{days[0]: "", days[1]: "1"} {
+		got := logged("max_threads", "INSERT INTO rollup_clicks_links", fmt.Sprint(runs[d], " AS run"))
+		if len(got) != 1 || got[want] != 1 {
+			t.Errorf("%s: the roll's INSERT ran with max_threads %v (value: queries), want %q", d.Format(time.DateOnly), got, want)
+		}
+	}
+}
+
+// A day is checked for clicks stored twice with the same sorting key (copies written before they
+// were kept apart) only when it holds a row that can be one: a copy of a release of schema 4 to 8
+// (replayed, not rewritten). This release's copies never need the check.
+func TestRollChecksForCopiesOnlyWhereTheyCanBe(t *testing.T) {
+	dsn, plain := chtest.Database(t)
+	db, logged := loggedQueries(t, dsn)
+	ctx := context.Background()
+	ours, legacy := time.Date(2025, 4, 14, 0, 0, 0, 0, time.UTC), time.Date(2025, 4, 15, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		day                 time.Time
+		replayed, rewritten int
+	}{{ours, 0, 0}, {ours, 1, 1}, {legacy, 0, 0}, {legacy, 1, 0}} {
+		ts := c.day.Add(10 * time.Hour)
+		chtest.Exec(t, plain, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor, replayed, rewritten)
+SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?, ?`, "click-of-"+c.day.Format(time.DateOnly), ts, c.replayed, c.rewritten)
+		if c.replayed == 1 {
+			chtest.Exec(t, plain, "INSERT INTO replays (period, source, rows) SELECT ?, 'clicks', 1", ts.Truncate(time.Hour))
+		}
+	}
+	for _, d := range []time.Time{ours, legacy} {
+		if _, err := db.RollDay(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		res, err := report.Run(ctx, plain, report.Query{From: d, To: d.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Totals.Counts["clicks"] != 1 {
+			t.Errorf("%s: %d clicks, want 1", d.Format(time.DateOnly), res.Totals.Counts["clicks"])
+		}
+	}
+	for d, want := range map[time.Time]int{ours: 0, legacy: 1} {
+		start := "ts >= toDateTime('" + d.Format(time.DateTime)
+		if n := logged("", "stored twice with the same sorting key", start)[""]; n != want {
+			t.Errorf("%s: the day's ids were grouped %d times, want %d", d.Format(time.DateOnly), n, want)
+		}
+		if n := logged("", "written again by a release of schema 4 to 8", start)[""]; n != 1 {
+			t.Errorf("%s: the day was looked at for rows that can be copies %d times, want 1", d.Format(time.DateOnly), n)
+		}
+	}
+}

@@ -5,9 +5,11 @@
 // many clicks each (copies of the day's, made inside ClickHouse and not measured), as a month's
 // partition does in production by then, rolled up. With -views it also measures the same INSERTs into a database that keeps rollups
 // by materialized views instead (the file's statements, {db} standing for the database), the way
-// that was measured and not taken. Rounds alternate the order of the databases.
+// that was measured and not taken. Rounds alternate the order of the databases. The day is rolled
+// up as the roller does it (clickhouse.Background: a thread per query); with -threads-default, as a
+// backfill by migrate does (the server's default).
 //
-//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-prior N] [-views FILE]
+//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-prior N] [-threads-default] [-views FILE]
 package main
 
 import (
@@ -34,18 +36,19 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	views := flag.String("views", "", "a file of materialized views to measure against ({db} is the database)")
 	prior := flag.Int("prior", 0, "days of the month before the rolled one, holding as many clicks each (0-27)")
+	threadsDefault := flag.Bool("threads-default", false, "roll up on the server's default threads (a backfill by migrate), not the roller's one")
 	flag.Parse()
 	if *dsn == "" || *pid == 0 || *prior < 0 || *prior > 27 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *prior, *views); err != nil {
+	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *prior, !*threadsDefault, *views); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dsn string, pid, n, batch, rounds, prior int, viewsFile string) error {
+func run(dsn string, pid, n, batch, rounds, prior int, roller bool, viewsFile string) error {
 	ctx := context.Background()
 	var views []string
 	if viewsFile != "" {
@@ -67,7 +70,7 @@ func run(dsn string, pid, n, batch, rounds, prior int, viewsFile string) error {
 	for r := range rounds {
 		steps := []func() error{
 			func() error {
-				in, ro, err := measureRollups(ctx, dsn, pid, batches, day, prior)
+				in, ro, err := measureRollups(ctx, dsn, pid, batches, day, prior, roller)
 				insert, roll = append(insert, perM(in)), append(roll, perM(ro))
 				fmt.Fprintf(os.Stderr, "round %d: INSERTs %.2f, rolling up %.2f CPU s per million clicks\n", r+1, perM(in), perM(ro))
 				return err
@@ -91,7 +94,7 @@ func run(dsn string, pid, n, batch, rounds, prior int, viewsFile string) error {
 		}
 	}
 	in, ro := measure.Median(insert), measure.Median(roll)
-	fmt.Printf("clicks=%d batch=%d rounds=%d prior=%d (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds, prior)
+	fmt.Printf("clicks=%d batch=%d rounds=%d prior=%d roller=%v (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds, prior, roller)
 	fmt.Printf("INSERTs:                 %.2f  %v\n", in, insert)
 	fmt.Printf("rolling the day up:      %.2f  %v\n", ro, roll)
 	fmt.Printf("INSERTs and rollups / INSERTs: %.3f\n", (in+ro)/in)
@@ -119,7 +122,7 @@ func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhous
 	return admin, db, err
 }
 
-func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time, prior int) (insert, roll float64, err error) {
+func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time, prior int, roller bool) (insert, roll float64, err error) {
 	admin, db, err := database(ctx, dsn, "ingest_rollups")
 	if err != nil {
 		return 0, 0, err
@@ -180,8 +183,12 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 		}
 		settle(ctx, admin, "ingest_rollups")
 	}
+	rollCtx := ctx
+	if roller {
+		rollCtx = clickhouse.Background(ctx)
+	}
 	t0 := measure.ProcCPU(pid)
-	if _, err := db.RollDay(ctx, day); err != nil {
+	if _, err := db.RollDay(rollCtx, day); err != nil {
 		return 0, 0, err
 	}
 	settle(ctx, admin, "ingest_rollups")
@@ -198,7 +205,7 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 		}
 		settle(ctx, admin, "ingest_rollups")
 		t1 := measure.ProcCPU(pid)
-		if err := db.FinishMonths(ctx, nil, nil); err != nil {
+		if err := db.FinishMonths(rollCtx, nil, nil); err != nil {
 			return 0, 0, err
 		}
 		settle(ctx, admin, "ingest_rollups")
