@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -360,6 +361,20 @@ func TestCopyFromOneServer(t *testing.T) {
 	}
 	// At the cut, an edge's spool replays into the cluster a batch the old server had stored.
 	if err := cl.Events().Write(ctx, &sink.Batch{Clicks: batches[100].Clicks, Retry: true}); err != nil {
+		t.Fatal(err)
+	}
+	// While another copy (or a migrate making tables again) holds the database, a copy does not start.
+	other, err := cl.TakeLease(ctx, clickhouse.MigrateLease, "another copy", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CopyFrom(ctx, oldDSN, nil); !errors.Is(err, clickhouse.ErrLeaseHeld) || !strings.Contains(err.Error(), "another copy") {
+		t.Fatalf("a copy while another held the database: %v", err)
+	}
+	if n := chtest.Count(t, cl, "SELECT count() FROM orders"); n != 0 {
+		t.Fatalf("the refused copy wrote %d orders", n)
+	}
+	if err := other.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var copied [2]uint64

@@ -70,6 +70,13 @@ func (db *DB) CopyFrom(ctx context.Context, srcDSN string, progress CopyProgress
 	if sl, err := src.layout(ctx); err != nil || sl.cluster != "" {
 		return fmt.Errorf("the source is not one server's database (%v)", err)
 	}
+	// One copy at a time, and none while a migrate makes tables again: two copies at once would
+	// each find a row missing and both write it.
+	lease, err := db.TakeLease(ctx, MigrateLease, ThisProcess(), time.Minute)
+	if err != nil {
+		return fmt.Errorf("cannot copy: %w", err)
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
 	remote := fmt.Sprintf("remote(%s, %s, %%s, %s, %s)", literal(opts.Addr[0]), literal(opts.Auth.Database),
 		literal(opts.Auth.Username), literal(opts.Auth.Password))
 	for _, t := range copyTables {

@@ -70,7 +70,8 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 	}
 	for _, name := range clickhouse.QueryNames() {
 		if strings.HasPrefix(name, "report/") && name != "report/replayed_rows" && name != "report/unknown_codes" ||
-			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" || name == "rollups/derived" || name == "rollups/months" {
+			name == "rollups/clicks" || name == "rollups/impressions" || name == "rollups/associations" || name == "rollups/derived" || name == "rollups/months" ||
+			name == "rollups/copies_marked_since" {
 			continue // templates, rendered below
 		}
 		args, ok := params[name]
@@ -103,7 +104,8 @@ VALUES ('01a1c4e6-75fa-7000-91f0-805201bf36ad', '2026-11-10 10:00:00', 'L1', 'PA
 			}
 		}
 	}
-	stmts = append(stmts, chtest.Bind(t, clickhouse.LinesSQL(" AND partner_id = ?"), from, to, "PA"))
+	stmts = append(stmts, chtest.Bind(t, clickhouse.LinesSQL(" AND partner_id = ?"), from, to, "PA"),
+		clickhouse.Query("rollups/copies_marked_since")) // once schema_migrations is made, above
 
 	// The rollups: 2026-11-10 rolled up by run 42 (every rollup table), then the report shapes read
 	// with it: that day from the rollups, the other days of November from the raw tables, and the

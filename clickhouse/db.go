@@ -24,8 +24,8 @@ type DB struct {
 	name  string        // the database
 	limit time.Duration // a report query's time limit (SetQueryTimeout); 0: none
 	raw   bool          // reports read the raw tables only (ReadRollups)
-	// readers bounds the report queries under way to one less than the pool's connections, so
-	// that the sink's INSERTs always find one.
+	// readers bounds the report queries under way, and the roller's round (RunRoller), to one
+	// less than the pool's connections, so that the sink's INSERTs always find one.
 	readers chan struct{}
 	log     *slog.Logger // report tracing at debug level; nil: none
 	// The reads a report's queries share (shared.go).

@@ -117,3 +117,6 @@ var ClusterStatements = clusterStatements
 func SyncDistributed(ctx context.Context, db *DB, cluster string) ([]string, error) {
 	return syncDistributed(ctx, db, db.name, cluster)
 }
+
+// ReadersInUse is how many of the reports' places in the pool are taken.
+func (db *DB) ReadersInUse() int { return len(db.readers) }

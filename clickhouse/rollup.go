@@ -235,11 +235,21 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 
 // legacyCopies returns how many clicks of the day are stored twice with the same sorting key, copies
 // written before copies were kept apart (sql/rollups/legacy_copies.sql). The day's ids are grouped
-// only when it holds a row that can be such a copy (sql/rollups/legacy_rows.sql).
+// only when it can hold such a copy: it began before the database reached schema 4 (copies then
+// were not marked at all: sql/rollups/copies_marked_since.sql), or it holds a row that can be one
+// (sql/rollups/legacy_rows.sql).
 func (db *DB) legacyCopies(ctx context.Context, day time.Time) (uint64, error) {
 	from, to := DateTime(day), DateTime(day.Add(24*time.Hour))
+	var since uint32
+	if err := db.conn.QueryRow(ctx, Query("rollups/copies_marked_since")).Scan(&since); err != nil {
+		return 0, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
+	}
+	queries := []string{"rollups/legacy_copies"}
+	if since != 0 && day.Unix() >= int64(since) {
+		queries = []string{"rollups/legacy_rows", "rollups/legacy_copies"}
+	}
 	var n uint64
-	for _, q := range []string{"rollups/legacy_rows", "rollups/legacy_copies"} {
+	for _, q := range queries {
 		if err := db.conn.QueryRow(ctx, Query(q), from, to).Scan(&n); err != nil {
 			return 0, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
 		}
@@ -591,11 +601,24 @@ func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logg
 			return
 		case <-time.After(wait):
 		}
+		// A round holds one of the reports' places in the pool (DB.readers), so that reports and
+		// a long roll at once still leave the sink's INSERTs a connection. With a pool of two
+		// connections or fewer reports have a single place, which the roller leaves them.
+		if cap(db.readers) > 1 {
+			select {
+			case db.readers <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
 		if _, err := db.rollPending(ctx, log, nil, true); err != nil && ctx.Err() == nil {
 			log.Warn("rollups: could not roll up; trying again later", "err", err)
 		}
 		if _, err := db.RollLines(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("rollups: could not roll up the commission lines; trying again later", "err", err)
+		}
+		if cap(db.readers) > 1 {
+			<-db.readers
 		}
 	}
 }

@@ -829,6 +829,24 @@ func TestMonthRowsAnswerAsTheRawTables(t *testing.T) {
 	}
 }
 
+// syncBuilder is a strings.Builder safe for concurrent writes (a logger's, read by the test).
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // loggedQueries opens a second handle on the test database whose queries ClickHouse logs in
 // system.query_log, and returns it with a function that counts the logged queries (finished) whose
 // text holds every one of the parts, with the value of a setting each ran with ("" when it was
@@ -844,7 +862,10 @@ func loggedQueries(t *testing.T, dsn string) (*clickhouse.DB, func(setting strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	since := time.Now().Add(-time.Second).Truncate(time.Second)
+	var since time.Time
+	if err := db.Conn().QueryRow(context.Background(), "SELECT now()").Scan(&since); err != nil {
+		t.Fatal(err)
+	}
 	return db, func(setting string, parts ...string) map[string]int {
 		t.Helper()
 		chtest.Exec(t, db, "SYSTEM FLUSH LOGS")
@@ -886,26 +907,29 @@ func TestRollerRollsUpOnOneThread(t *testing.T) {
 			firstclaim.NewIDString(ts), ts)
 	}
 	// The first day by a backfill: it is then no longer pending.
-	chtest.Exec(t, plain, "INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 2",
-		firstclaim.NewIDString(days[1].AddDate(0, 0, 2)), days[1].AddDate(0, 0, 2))
 	if _, err := db.RollDay(context.Background(), days[0]); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var out strings.Builder
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	var out syncBuilder
 	go func() { db.RunRoller(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
 	deadline := time.Now().Add(time.Minute)
+	held := false // a round holds one of the reports' places in the pool
 	for chtest.Count(t, plain, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", days[1].Format(time.DateOnly)) == 0 {
 		if time.Now().After(deadline) {
-			cancel()
-			<-done
+			stop()
 			t.Fatal("the roller did not roll the day up within a minute:\n" + out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		held = held || db.ReadersInUse() == 1
+		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	<-done
+	stop()
+	if !held || db.ReadersInUse() != 0 {
+		t.Errorf("the roller's round held a report's place: %v; places taken once it stopped: %d, want 0", held, db.ReadersInUse())
+	}
 	runs := map[time.Time]uint64{}
 	for _, d := range days {
 		var run uint64
@@ -923,17 +947,28 @@ func TestRollerRollsUpOnOneThread(t *testing.T) {
 }
 
 // A day is checked for clicks stored twice with the same sorting key (copies written before they
-// were kept apart) only when it holds a row that can be one: a copy of a release of schema 4 to 8
-// (replayed, not rewritten). This release's copies never need the check.
+// were kept apart) only when it can hold one: it began before the database reached schema 4 (a copy
+// then was not marked at all), or it holds a copy of a release of schema 4 to 8 (replayed, not
+// rewritten). This release's copies never need the check. Each copy counts once, before and after
+// the merge that folds it.
 func TestRollChecksForCopiesOnlyWhereTheyCanBe(t *testing.T) {
 	dsn, plain := chtest.Database(t)
 	db, logged := loggedQueries(t, dsn)
 	ctx := context.Background()
-	ours, legacy := time.Date(2025, 4, 14, 0, 0, 0, 0, time.UTC), time.Date(2025, 4, 15, 0, 0, 0, 0, time.UTC)
+	// Days of their own (the query log is the server's), and the database as if it had reached
+	// schema 4 between the first two and the third.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	unmarked := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 30*rng.IntN(60))
+	legacy, ours := unmarked.AddDate(0, 0, 10), unmarked.AddDate(0, 0, 20)
+	chtest.Exec(t, plain, "ALTER TABLE schema_migrations DELETE WHERE version = 4")
+	for chtest.Count(t, plain, "SELECT count() FROM schema_migrations WHERE version = 4") > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	chtest.Exec(t, plain, "INSERT INTO schema_migrations (version, name, applied_at) SELECT 4, 'replayed', ?", unmarked.AddDate(0, 0, 5))
 	for _, c := range []struct {
 		day                 time.Time
 		replayed, rewritten int
-	}{{ours, 0, 0}, {ours, 1, 1}, {legacy, 0, 0}, {legacy, 1, 0}} {
+	}{{unmarked, 0, 0}, {unmarked, 0, 0}, {legacy, 0, 0}, {legacy, 1, 0}, {ours, 0, 0}, {ours, 1, 1}} {
 		ts := c.day.Add(10 * time.Hour)
 		chtest.Exec(t, plain, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor, replayed, rewritten)
 SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?, ?`, "click-of-"+c.day.Format(time.DateOnly), ts, c.replayed, c.rewritten)
@@ -941,25 +976,30 @@ SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?, ?`, "click-of-"+c.day.Forma
 			chtest.Exec(t, plain, "INSERT INTO replays (period, source, rows) SELECT ?, 'clicks', 1", ts.Truncate(time.Hour))
 		}
 	}
-	for _, d := range []time.Time{ours, legacy} {
+	for _, d := range []time.Time{unmarked, legacy, ours} {
 		if _, err := db.RollDay(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		res, err := report.Run(ctx, plain, report.Query{From: d, To: d.Add(24 * time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Totals.Counts["clicks"] != 1 {
-			t.Errorf("%s: %d clicks, want 1", d.Format(time.DateOnly), res.Totals.Counts["clicks"])
+	}
+	for _, d := range []time.Time{unmarked, legacy, ours} {
+		for _, when := range []string{"rolled up", "merged"} {
+			res, err := report.Run(ctx, plain, report.Query{From: d, To: d.Add(24 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := res.Estimates["visitors"]; !ok || res.Totals.Counts["clicks"] != 1 {
+				t.Errorf("%s, %s: %d clicks (read from rollups: %v), want 1", d.Format(time.DateOnly), when, res.Totals.Counts["clicks"], ok)
+			}
+			chtest.Exec(t, plain, "OPTIMIZE TABLE clicks FINAL")
 		}
 	}
-	for d, want := range map[time.Time]int{ours: 0, legacy: 1} {
+	for d, want := range map[time.Time][2]int{unmarked: {0, 1}, legacy: {1, 1}, ours: {1, 0}} {
 		start := "ts >= toDateTime('" + d.Format(time.DateTime)
-		if n := logged("", "stored twice with the same sorting key", start)[""]; n != want {
-			t.Errorf("%s: the day's ids were grouped %d times, want %d", d.Format(time.DateOnly), n, want)
+		if n := logged("", "written again by a release of schema 4 to 8", start)[""]; n != want[0] {
+			t.Errorf("%s: the day was looked at for rows that can be copies %d times, want %d", d.Format(time.DateOnly), n, want[0])
 		}
-		if n := logged("", "written again by a release of schema 4 to 8", start)[""]; n != 1 {
-			t.Errorf("%s: the day was looked at for rows that can be copies %d times, want 1", d.Format(time.DateOnly), n)
+		if n := logged("", "stored twice with the same sorting key", start)[""]; n != want[1] {
+			t.Errorf("%s: the day's ids were grouped %d times, want %d", d.Format(time.DateOnly), n, want[1])
 		}
 	}
 }
