@@ -829,24 +829,6 @@ func TestMonthRowsAnswerAsTheRawTables(t *testing.T) {
 	}
 }
 
-// syncBuilder is a strings.Builder safe for concurrent writes (a logger's, read by the test).
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // loggedQueries opens a second handle on the test database whose queries ClickHouse logs in
 // system.query_log, and returns it with a function that counts the logged queries (finished) whose
 // text holds every one of the parts, with the value of a setting each ran with ("" when it was
@@ -914,7 +896,7 @@ func TestRollerRollsUpOnOneThread(t *testing.T) {
 	done := make(chan struct{})
 	stop := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
-	var out syncBuilder
+	var out chtest.SyncBuffer
 	go func() { db.RunRoller(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
 	deadline := time.Now().Add(time.Minute)
 	held := false // a round holds one of the reports' places in the pool

@@ -6,6 +6,7 @@ package chtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,4 +324,22 @@ func (c *Cluster) StartZooKeeper() { c.s.t.Helper(); c.s.run("cluster", "start-z
 // NodeDSN is the address of the firstclaim database on server n alone.
 func (c *Cluster) NodeDSN(n int) string {
 	return "clickhouse://127.0.0.1:" + c.Ports[n-1] + "/firstclaim"
+}
+
+// SyncBuffer is a log sink a test reads while another goroutine (a server, a roller) writes it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

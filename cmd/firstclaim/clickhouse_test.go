@@ -348,14 +348,14 @@ func freePort(t *testing.T) string {
 type process struct {
 	cmd           *exec.Cmd
 	public, admin string
-	logs          *syncBuffer
+	logs          *chtest.SyncBuffer
 	exited        chan struct{}
 }
 
 // startBinary runs the built binary and waits until it answers.
 func startBinary(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{public: freePort(t), admin: freePort(t), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{public: freePort(t), admin: freePort(t), logs: &chtest.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(serveBinary(t), append([]string{"serve", "--listen", p.public, "--admin-listen", p.admin,
 		"--cookie-keys", testSecret, "--claim-limit", "0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 // serveNDJSON starts serve without ClickHouse, with one link, and returns its addresses and logs.
-func serveNDJSON(t *testing.T, extra ...string) (public, admin string, logs *syncBuffer, stop func() int) {
+func serveNDJSON(t *testing.T, extra ...string) (public, admin string, logs *chtest.SyncBuffer, stop func() int) {
 	t.Helper()
 	dir := t.TempDir()
 	links := filepath.Join(dir, "links.csv")

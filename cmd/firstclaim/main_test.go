@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/firstclaim/firstclaim/clickhouse/chtest"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -48,27 +50,14 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the test can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 const testSecret = "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 // startServe runs "firstclaim serve" in-process on free ports and returns its addresses and a
 // stop function that acts like SIGTERM and returns the exit code.
-func startServe(t *testing.T, args ...string) (public, admin string, logs *syncBuffer, stop func() int) {
+func startServe(t *testing.T, args ...string) (public, admin string, logs *chtest.SyncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &chtest.SyncBuffer{}
 	env := &environment{stdout: io.Discard, stderr: logs, stdin: strings.NewReader(""), getenv: func(string) string { return "" }}
 	ready := make(chan [2]string, 1)
 	commands["serve-test"] = commandInfo{new: func() command {
