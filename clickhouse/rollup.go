@@ -336,13 +336,27 @@ func (db *DB) RollPending(ctx context.Context, log *slog.Logger, progress func(r
 	return db.rollPending(ctx, log, progress, false)
 }
 
-func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r RollResult, i, n int), newestFirst bool) (int, error) {
+func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r RollResult, i, n int), roller bool) (int, error) {
 	days, err := db.PendingDays(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if newestFirst {
-		slices.Reverse(days)
+	if roller && len(days) > 0 {
+		// One roller at a time rolls days up (every edge runs one, and a roll on one thread takes
+		// a while): the others leave them to it, instead of each rolling the same day (a second
+		// run is never read, and costs as much as the first).
+		lease, err := db.TakeLease(ctx, RollLease, ThisProcess(), time.Minute)
+		if errors.Is(err, ErrLeaseHeld) {
+			return 0, nil
+		} else if err != nil {
+			return 0, err
+		}
+		defer lease.Release(context.WithoutCancel(ctx))
+		// Read again under the lease: its holder before may have rolled some.
+		if days, err = db.PendingDays(ctx); err != nil {
+			return 0, err
+		}
+		slices.Reverse(days) // newest first: the days reports ask for most
 	}
 	rolled := 0
 	for i, d := range days {
@@ -437,6 +451,10 @@ func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(
 
 // MonthsLease is the lease (attribution_leases) a roller holds while it finishes months.
 const MonthsLease = "(months)"
+
+// RollLease is the lease a roller (RunRoller) holds while it rolls days up. A backfill by migrate
+// does not take it: it goes oldest first, the roller newest first, and the two meet.
+const RollLease = "(rollup)"
 
 // ErrMonthsUnfinished says that some months could not be finished (FinishMonths): reports read
 // them by day, as correctly and more slowly, and the roller tries again.
@@ -588,10 +606,10 @@ func monthOf(d time.Time) time.Time {
 	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// RunRoller rolls up pending days every interval (with a little jitter, so that edges started
-// together do not roll the same day at once), newest first (the days reports ask for most; a
-// backfill by migrate goes oldest first, and the two meet), until ctx ends. Errors are logged; the
-// next round tries again.
+// RunRoller rolls up pending days every interval (with a little jitter), newest first (the days
+// reports ask for most; a backfill by migrate goes oldest first, and the two meet), until ctx
+// ends. One server's roller at a time rolls (RollLease); the others' rounds find it held and leave
+// the days to it. Errors are logged; the next round tries again.
 func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logger) {
 	ctx = Background(ctx)
 	for {

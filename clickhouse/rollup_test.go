@@ -985,3 +985,48 @@ SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1, ?, ?`, "click-of-"+c.day.Forma
 		}
 	}
 }
+
+// Rollers of several servers take turns: while one holds the roll's lease, another's rounds leave
+// the pending days to it, and roll them once it is released.
+func TestRollersTakeTurns(t *testing.T) {
+	_, db := chtest.Database(t)
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	ts := day.Add(11 * time.Hour)
+	chtest.Exec(t, db, `INSERT INTO clicks (click_id, ts, link, partner_id, program, outcome, visitor) SELECT ?, ?, 'L', 'P', 'affiliate', 'claimed', 1`,
+		firstclaim.NewIDString(ts), ts)
+	other, err := db.TakeLease(ctx, clickhouse.RollLease, "another server's roller", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	var out chtest.SyncBuffer
+	go func() { db.RunRoller(rctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
+	runs := func() uint64 { return chtest.Count(t, db, "SELECT count() FROM rollup_runs") }
+	time.Sleep(2 * time.Second) // many rounds
+	if n := runs(); n != 0 {
+		t.Fatalf("%d days rolled up while another server's roller held the lease:\n%s", n, out.String())
+	}
+	if err := other.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	dayRuns := func() uint64 {
+		return chtest.Count(t, db, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", day.Format(time.DateOnly))
+	}
+	for dayRuns() == 0 {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatal("the day was not rolled up within a minute of the lease's release:\n" + out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // more rounds
+	stop()
+	if n := dayRuns(); n != 1 {
+		t.Errorf("the day has %d runs, want 1", n)
+	}
+}
