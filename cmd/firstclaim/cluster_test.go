@@ -168,8 +168,16 @@ func TestTwoEdgesOnAClusterLoseNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := node.Conn().Exec(ctx, "SYSTEM SYNC REPLICA firstclaim.clicks_local"); err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
+		// A server whose ZooKeeper session expired while ZooKeeper was down makes a new one
+		// at its next use of it: until then SYNC REPLICA fails with "Session expired".
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+			err := node.Conn().Exec(ctx, "SYSTEM SYNC REPLICA firstclaim.clicks_local")
+			if err == nil {
+				break
+			}
+			if !strings.Contains(err.Error(), "Session expired") || time.Now().After(deadline) {
+				t.Fatalf("node %d: %v", i+1, err)
+			}
 		}
 		perNode[i] = chtest.Count(t, node, "SELECT uniqExact(click_id) FROM clicks_local")
 		node.Close()
