@@ -37,6 +37,16 @@ type DB struct {
 	lay      layout
 }
 
+// reader waits for one of the readers' places, as long as ctx allows, and returns what gives it back.
+func (db *DB) reader(ctx context.Context) (release func(), err error) {
+	select {
+	case db.readers <- struct{}{}:
+		return func() { <-db.readers }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // SetLogger makes the adapter log what each report read, at debug level. Call it before the DB is
 // shared.
 func (db *DB) SetLogger(log *slog.Logger) { db.log = log }

@@ -89,12 +89,11 @@ func (db *DB) Groups(ctx context.Context, src report.Source, s report.Slice) (re
 	// A report asks for its sources at once, and several reports may run together: each waits for
 	// a reader's place here, as long as its context allows, rather than for a pooled connection,
 	// which the driver gives up on after the dial timeout.
-	select {
-	case db.readers <- struct{}{}:
-		defer func() { <-db.readers }()
-	case <-ctx.Done():
-		return report.Answer{}, ctx.Err()
+	release, err := db.reader(ctx)
+	if err != nil {
+		return report.Answer{}, err
 	}
+	defer release()
 	began := time.Now()
 	if src != report.SourceLines && !db.raw {
 		// Which days are rolled up, and which hours hold rows the rollups leave out: read together

@@ -239,25 +239,24 @@ func (db *DB) RollDay(ctx context.Context, day time.Time) (RollResult, error) {
 // were not marked at all: sql/rollups/copies_marked_since.sql), or it holds a row that can be one
 // (sql/rollups/legacy_rows.sql).
 func (db *DB) legacyCopies(ctx context.Context, day time.Time) (uint64, error) {
-	from, to := DateTime(day), DateTime(day.Add(24*time.Hour))
-	var since uint32
-	if err := db.conn.QueryRow(ctx, Query("rollups/copies_marked_since")).Scan(&since); err != nil {
-		return 0, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
-	}
-	queries := []string{"rollups/legacy_copies"}
-	if since != 0 && day.Unix() >= int64(since) {
-		queries = []string{"rollups/legacy_rows", "rollups/legacy_copies"}
-	}
-	var n uint64
-	for _, q := range queries {
-		if err := db.conn.QueryRow(ctx, Query(q), from, to).Scan(&n); err != nil {
+	count := func(q string, args ...any) (uint64, error) {
+		var n uint64
+		if err := db.conn.QueryRow(ctx, Query(q), args...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("cannot check %s for copies: %w", day.Format(time.DateOnly), err)
 		}
-		if n == 0 {
-			break
+		return n, nil
+	}
+	from, to := DateTime(day), DateTime(day.Add(24*time.Hour))
+	since, err := count("rollups/copies_marked_since")
+	if err != nil {
+		return 0, err
+	}
+	if since != 0 && uint64(day.Unix()) >= since {
+		if n, err := count("rollups/legacy_rows", from, to); err != nil || n == 0 {
+			return 0, err
 		}
 	}
-	return n, nil
+	return count("rollups/legacy_copies", from, to)
 }
 
 // runsFresh is how long reports reuse the rolled-up days they read: a day rolled up meanwhile is
@@ -345,10 +344,8 @@ func (db *DB) rollPending(ctx context.Context, log *slog.Logger, progress func(r
 		// One roller at a time rolls days up (every edge runs one, and a roll on one thread takes
 		// a while): the others leave them to it, instead of each rolling the same day (a second
 		// run is never read, and costs as much as the first).
-		lease, err := db.TakeLease(ctx, RollLease, ThisProcess(), time.Minute)
-		if errors.Is(err, ErrLeaseHeld) {
-			return 0, nil
-		} else if err != nil {
+		lease, err := db.takeTurn(ctx, RollLease)
+		if lease == nil {
 			return 0, err
 		}
 		defer lease.Release(context.WithoutCancel(ctx))
@@ -408,10 +405,8 @@ func (db *DB) FinishMonths(ctx context.Context, log *slog.Logger, progress func(
 		return err // a rebuild makes the tables again; the months are finished once it is done
 	}
 	// One roller at a time finishes months (every edge runs one): the others leave them to it.
-	lease, err := db.TakeLease(ctx, MonthsLease, ThisProcess(), time.Minute)
-	if errors.Is(err, ErrLeaseHeld) {
-		return nil
-	} else if err != nil {
+	lease, err := db.takeTurn(ctx, MonthsLease)
+	if lease == nil {
 		return err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
@@ -455,6 +450,16 @@ const MonthsLease = "(months)"
 // RollLease is the lease a roller (RunRoller) holds while it rolls days up. A backfill by migrate
 // does not take it: it goes oldest first, the roller newest first, and the two meet.
 const RollLease = "(rollup)"
+
+// takeTurn takes the lease of a roller's job (RollLease, MonthsLease) for this process; it returns
+// no lease and no error when another roller holds it, which does the job.
+func (db *DB) takeTurn(ctx context.Context, job string) (*Lease, error) {
+	lease, err := db.TakeLease(ctx, job, ThisProcess(), time.Minute)
+	if errors.Is(err, ErrLeaseHeld) {
+		return nil, nil
+	}
+	return lease, err
+}
 
 // ErrMonthsUnfinished says that some months could not be finished (FinishMonths): reports read
 // them by day, as correctly and more slowly, and the roller tries again.
@@ -622,10 +627,10 @@ func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logg
 		// A round holds one of the reports' places in the pool (DB.readers), so that reports and
 		// a long roll at once still leave the sink's INSERTs a connection. With a pool of two
 		// connections or fewer reports have a single place, which the roller leaves them.
+		release := func() {}
 		if cap(db.readers) > 1 {
-			select {
-			case db.readers <- struct{}{}:
-			case <-ctx.Done():
+			var err error
+			if release, err = db.reader(ctx); err != nil {
 				return
 			}
 		}
@@ -635,9 +640,7 @@ func (db *DB) RunRoller(ctx context.Context, every time.Duration, log *slog.Logg
 		if _, err := db.RollLines(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("rollups: could not roll up the commission lines; trying again later", "err", err)
 		}
-		if cap(db.readers) > 1 {
-			<-db.readers
-		}
+		release()
 	}
 }
 

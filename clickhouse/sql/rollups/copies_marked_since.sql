@@ -2,6 +2,6 @@
 -- marks a click it writes again as replayed: a day that began earlier may hold copies marked not
 -- at all, and is always looked at by id (legacy_copies.sql). 0 when it has no such migration.
 -- Parameters: none.
-SELECT toUInt32(min(toUnixTimestamp(applied_at)))
+SELECT toUInt64(min(toUnixTimestamp(applied_at)))
 FROM schema_migrations
 WHERE version = 4;
