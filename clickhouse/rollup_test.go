@@ -876,6 +876,36 @@ FROM system.query_log WHERE `+strings.Join(where, " AND ")+" GROUP BY v", args..
 	}
 }
 
+// runRoller starts db's roller, a round every 20 ms, and returns what stops it (done at the
+// test's end too) and its log.
+func runRoller(t *testing.T, db *clickhouse.DB) (stop func(), log *chtest.SyncBuffer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	log = &chtest.SyncBuffer{}
+	go func() { db.RunRoller(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(log, nil))); close(done) }()
+	return stop, log
+}
+
+// dayRuns is how many runs are recorded for day.
+func dayRuns(t *testing.T, db *clickhouse.DB, day time.Time) uint64 {
+	return chtest.Count(t, db, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", day.Format(time.DateOnly))
+}
+
+// awaitRuns waits up to a minute for a run of day, calling look at each look; it stops the roller
+// and fails with its log when there is none.
+func awaitRuns(t *testing.T, db *clickhouse.DB, day time.Time, stop func(), log *chtest.SyncBuffer, look func()) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); dayRuns(t, db, day) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the roller did not roll %s up within a minute:\n%s", day.Format(time.DateOnly), log.String())
+		}
+		look()
+	}
+}
+
 // The roller rolls up on one thread per query (clickhouse.Background); a backfill by migrate
 // (RollPending) on the server's default.
 func TestRollerRollsUpOnOneThread(t *testing.T) {
@@ -892,22 +922,9 @@ func TestRollerRollsUpOnOneThread(t *testing.T) {
 	if _, err := db.RollDay(context.Background(), days[0]); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(stop)
-	var out chtest.SyncBuffer
-	go func() { db.RunRoller(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
-	deadline := time.Now().Add(time.Minute)
+	stop, out := runRoller(t, db)
 	held := false // a round holds one of the reports' places in the pool
-	for chtest.Count(t, plain, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", days[1].Format(time.DateOnly)) == 0 {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatal("the roller did not roll the day up within a minute:\n" + out.String())
-		}
-		held = held || db.ReadersInUse() == 1
-		time.Sleep(5 * time.Millisecond)
-	}
+	awaitRuns(t, plain, days[1], stop, out, func() { held = held || db.ReadersInUse() == 1 })
 	stop()
 	if !held || db.ReadersInUse() != 0 {
 		t.Errorf("the roller's round held a report's place: %v; places taken once it stopped: %d, want 0", held, db.ReadersInUse())
@@ -999,34 +1016,18 @@ func TestRollersTakeTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(stop)
-	var out chtest.SyncBuffer
-	go func() { db.RunRoller(rctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil))); close(done) }()
-	runs := func() uint64 { return chtest.Count(t, db, "SELECT count() FROM rollup_runs") }
+	stop, out := runRoller(t, db)
 	time.Sleep(2 * time.Second) // many rounds
-	if n := runs(); n != 0 {
+	if n := chtest.Count(t, db, "SELECT count() FROM rollup_runs"); n != 0 {
 		t.Fatalf("%d days rolled up while another server's roller held the lease:\n%s", n, out.String())
 	}
 	if err := other.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	dayRuns := func() uint64 {
-		return chtest.Count(t, db, "SELECT count() FROM rollup_runs WHERE day = toDate(?)", day.Format(time.DateOnly))
-	}
-	for dayRuns() == 0 {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatal("the day was not rolled up within a minute of the lease's release:\n" + out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	awaitRuns(t, db, day, stop, out, func() {})
 	time.Sleep(200 * time.Millisecond) // more rounds
 	stop()
-	if n := dayRuns(); n != 1 {
+	if n := dayRuns(t, db, day); n != 1 {
 		t.Errorf("the day has %d runs, want 1", n)
 	}
 }
