@@ -25,7 +25,6 @@ import (
 	"github.com/firstclaim/firstclaim/bench/internal/clickgen"
 	"github.com/firstclaim/firstclaim/bench/internal/measure"
 	"github.com/firstclaim/firstclaim/clickhouse"
-	"github.com/firstclaim/firstclaim/sink"
 )
 
 func main() {
@@ -36,19 +35,20 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	views := flag.String("views", "", "a file of materialized views to measure against ({db} is the database)")
 	prior := flag.Int("prior", 0, "days of the month before the rolled one, holding as many clicks each (0-27)")
+	links := flag.Int("links", 20000, "links the clicks go to")
 	threadsDefault := flag.Bool("threads-default", false, "roll up on the server's default threads (a backfill by migrate), not the roller's one")
 	flag.Parse()
 	if *dsn == "" || *pid == 0 || *prior < 0 || *prior > 27 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*dsn, *pid, *clicks, *batch, *rounds, *prior, !*threadsDefault, *views); err != nil {
+	if err := run(*dsn, *pid, *clicks, *batch, *links, *rounds, *prior, !*threadsDefault, *views); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dsn string, pid, n, batch, rounds, prior int, roller bool, viewsFile string) error {
+func run(dsn string, pid, n, batch, links, rounds, prior int, roller bool, viewsFile string) error {
 	ctx := context.Background()
 	var views []string
 	if viewsFile != "" {
@@ -64,7 +64,7 @@ func run(dsn string, pid, n, batch, rounds, prior int, roller bool, viewsFile st
 		y, m, _ := time.Now().UTC().AddDate(0, -1, 0).Date()
 		day = time.Date(y, m, 1+prior, 0, 0, 0, 0, time.UTC)
 	}
-	batches := clickgen.Batches(n, batch, day, 1)
+	batches := clickgen.Day{Clicks: n, Batch: batch, Links: links, Day: day, Seed: 1}
 	var insert, roll, viewed []float64
 	perM := func(s float64) float64 { return s / float64(n) * 1e6 }
 	for r := range rounds {
@@ -94,7 +94,7 @@ func run(dsn string, pid, n, batch, rounds, prior int, roller bool, viewsFile st
 		}
 	}
 	in, ro := measure.Median(insert), measure.Median(roll)
-	fmt.Printf("clicks=%d batch=%d rounds=%d prior=%d roller=%v (medians, CPU s of ClickHouse per million clicks)\n", n, batch, rounds, prior, roller)
+	fmt.Printf("clicks=%d batch=%d links=%d rounds=%d prior=%d roller=%v (medians, CPU s of ClickHouse per million clicks)\n", n, batch, links, rounds, prior, roller)
 	fmt.Printf("INSERTs:                 %.2f  %v\n", in, insert)
 	fmt.Printf("rolling the day up:      %.2f  %v\n", ro, roll)
 	fmt.Printf("INSERTs and rollups / INSERTs: %.3f\n", (in+ro)/in)
@@ -130,7 +130,7 @@ func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhous
 	return admin, db, err
 }
 
-func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Batch, day time.Time, prior int, roller bool) (insert, roll float64, err error) {
+func measureRollups(ctx context.Context, dsn string, pid int, batches clickgen.Day, day time.Time, prior int, roller bool) (insert, roll float64, err error) {
 	admin, db, err := database(ctx, dsn, "ingest_rollups")
 	if err != nil {
 		return 0, 0, err
@@ -218,12 +218,12 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches []*sink.Ba
 		}
 		settle(ctx, admin, "ingest_rollups")
 		fmt.Fprintf(os.Stderr, "finishing the month: %.3f CPU s per million clicks of its %d days\n",
-			(measure.ProcCPU(pid)-t1)/float64(clickCount(batches)*(prior+1))*1e6, prior+1)
+			(measure.ProcCPU(pid)-t1)/float64(batches.Clicks*(prior+1))*1e6, prior+1)
 	}
 	return insert, roll, nil
 }
 
-func measureViews(ctx context.Context, dsn string, pid int, batches []*sink.Batch, views []string) (float64, error) {
+func measureViews(ctx context.Context, dsn string, pid int, batches clickgen.Day, views []string) (float64, error) {
 	admin, db, err := database(ctx, dsn, "ingest_views")
 	if err != nil {
 		return 0, err
@@ -240,10 +240,10 @@ func measureViews(ctx context.Context, dsn string, pid int, batches []*sink.Batc
 
 // writeAll writes the batches as an edge writes them, on time, and returns the server's CPU
 // seconds until its merges are done.
-func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches []*sink.Batch, name string) (float64, error) {
+func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches clickgen.Day, name string) (float64, error) {
 	settle(ctx, admin, name)
 	t0 := measure.ProcCPU(pid)
-	for _, b := range batches {
+	for b := range batches.All() {
 		w := db.Events()
 		at := b.Clicks[0].TS // the batch's earliest click: written on time, none of it late
 		for _, c := range b.Clicks {
@@ -270,12 +270,4 @@ func settle(ctx context.Context, admin *clickhouse.DB, name string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
-}
-
-func clickCount(batches []*sink.Batch) int {
-	n := 0
-	for _, b := range batches {
-		n += len(b.Clicks)
-	}
-	return n
 }

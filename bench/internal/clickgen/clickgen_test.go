@@ -30,3 +30,25 @@ func TestBatchesStayInTheDay(t *testing.T) {
 		t.Fatalf("%d clicks from %s to %s; want %d over the whole day", count, first, last, n)
 	}
 }
+
+// A day goes to as many links as asked, in batches made as they are read: a reader that stops
+// early stops the making.
+func TestDayLinksAndStop(t *testing.T) {
+	d := Day{Clicks: 10_000, Batch: 1_000, Links: 7, Day: time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC), Seed: 3}
+	links := map[string]bool{}
+	batches := 0
+	for b := range d.All() {
+		if batches++; batches == 4 {
+			break
+		}
+		if len(b.Clicks) != 1_000 {
+			t.Fatalf("batch of %d clicks; want 1,000", len(b.Clicks))
+		}
+		for _, c := range b.Clicks {
+			links[c.Link] = true
+		}
+	}
+	if batches != 4 || len(links) != 7 {
+		t.Fatalf("%d batches read, %d links; want 4 (stopped), 7", batches, len(links))
+	}
+}
