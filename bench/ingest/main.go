@@ -9,7 +9,7 @@
 // up as the roller does it (clickhouse.Background: a thread per query); with -threads-default, as a
 // backfill by migrate does (the server's default).
 //
-//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-rounds N] [-prior N] [-threads-default] [-views FILE]
+//	go run ./bench/ingest -dsn clickhouse://127.0.0.1:PORT -pid PID [-clicks N] [-batch N] [-links N] [-rounds N] [-prior N] [-threads-default] [-views FILE]
 package main
 
 import (
@@ -64,13 +64,13 @@ func run(dsn string, pid, n, batch, links, rounds, prior int, roller bool, views
 		y, m, _ := time.Now().UTC().AddDate(0, -1, 0).Date()
 		day = time.Date(y, m, 1+prior, 0, 0, 0, 0, time.UTC)
 	}
-	batches := clickgen.Day{Clicks: n, Batch: batch, Links: links, Day: day, Seed: 1}
+	clicks := clickgen.Day{Clicks: n, Batch: batch, Links: links, Day: day, Seed: 1}
 	var insert, roll, viewed []float64
 	perM := func(s float64) float64 { return s / float64(n) * 1e6 }
 	for r := range rounds {
 		steps := []func() error{
 			func() error {
-				in, ro, err := measureRollups(ctx, dsn, pid, batches, day, prior, roller)
+				in, ro, err := measureRollups(ctx, dsn, pid, clicks, prior, roller)
 				insert, roll = append(insert, perM(in)), append(roll, perM(ro))
 				fmt.Fprintf(os.Stderr, "round %d: INSERTs %.2f, rolling up %.2f CPU s per million clicks\n", r+1, perM(in), perM(ro))
 				return err
@@ -78,7 +78,7 @@ func run(dsn string, pid, n, batch, links, rounds, prior int, roller bool, views
 		}
 		if views != nil {
 			steps = append(steps, func() error {
-				v, err := measureViews(ctx, dsn, pid, batches, views)
+				v, err := measureViews(ctx, dsn, pid, clicks, views)
 				viewed = append(viewed, perM(v))
 				fmt.Fprintf(os.Stderr, "round %d: INSERTs with views %.2f CPU s per million clicks\n", r+1, perM(v))
 				return err
@@ -130,14 +130,15 @@ func database(ctx context.Context, dsn, name string) (*clickhouse.DB, *clickhous
 	return admin, db, err
 }
 
-func measureRollups(ctx context.Context, dsn string, pid int, batches clickgen.Day, day time.Time, prior int, roller bool) (insert, roll float64, err error) {
+func measureRollups(ctx context.Context, dsn string, pid int, clicks clickgen.Day, prior int, roller bool) (insert, roll float64, err error) {
+	day := clicks.Day
 	admin, db, err := database(ctx, dsn, "ingest_rollups")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer admin.Close()
 	defer db.Close()
-	if insert, err = writeAll(ctx, admin, db, pid, batches, "ingest_rollups"); err != nil {
+	if insert, err = writeAll(ctx, admin, db, pid, clicks, "ingest_rollups"); err != nil {
 		return 0, 0, err
 	}
 	if prior > 0 {
@@ -218,12 +219,12 @@ func measureRollups(ctx context.Context, dsn string, pid int, batches clickgen.D
 		}
 		settle(ctx, admin, "ingest_rollups")
 		fmt.Fprintf(os.Stderr, "finishing the month: %.3f CPU s per million clicks of its %d days\n",
-			(measure.ProcCPU(pid)-t1)/float64(batches.Clicks*(prior+1))*1e6, prior+1)
+			(measure.ProcCPU(pid)-t1)/float64(clicks.Clicks*(prior+1))*1e6, prior+1)
 	}
 	return insert, roll, nil
 }
 
-func measureViews(ctx context.Context, dsn string, pid int, batches clickgen.Day, views []string) (float64, error) {
+func measureViews(ctx context.Context, dsn string, pid int, clicks clickgen.Day, views []string) (float64, error) {
 	admin, db, err := database(ctx, dsn, "ingest_views")
 	if err != nil {
 		return 0, err
@@ -235,15 +236,15 @@ func measureViews(ctx context.Context, dsn string, pid int, batches clickgen.Day
 			return 0, fmt.Errorf("%s: %w", st, err)
 		}
 	}
-	return writeAll(ctx, admin, db, pid, batches, "ingest_views")
+	return writeAll(ctx, admin, db, pid, clicks, "ingest_views")
 }
 
-// writeAll writes the batches as an edge writes them, on time, and returns the server's CPU
+// writeAll writes the day's batches as an edge writes them, on time, and returns the server's CPU
 // seconds until its merges are done.
-func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, batches clickgen.Day, name string) (float64, error) {
+func writeAll(ctx context.Context, admin, db *clickhouse.DB, pid int, clicks clickgen.Day, name string) (float64, error) {
 	settle(ctx, admin, name)
 	t0 := measure.ProcCPU(pid)
-	for b := range batches.All() {
+	for b := range clicks.All() {
 		w := db.Events()
 		at := b.Clicks[0].TS // the batch's earliest click: written on time, none of it late
 		for _, c := range b.Clicks {
